@@ -1,0 +1,197 @@
+// Package collector turns SafeConsole fleet data into Prometheus metrics. It
+// pages the list afresh on every collection (no background polling, no
+// stale data) and builds const metrics; it knows nothing of HTTP.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
+)
+
+const namespace = "safeconsole"
+
+// DefaultLastSeenBuckets are the last-seen age histogram's upper bounds:
+// 1h, 1d, 7d, 30d, 90d, 365d.
+var DefaultLastSeenBuckets = []float64{3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400, 365 * 86400}
+
+// Scanner is what the collector needs from the API client.
+type Scanner interface {
+	Scan(ctx context.Context, visit safeconsole.VisitFunc) (*safeconsole.ScanResult, error)
+	TokenExpiry() (exp time.Time, ok bool, err error)
+}
+
+// Options configures a Collector.
+type Options struct {
+	Logger log.Logger
+	// Timeout bounds a collection that has no deadline of its own (Collect
+	// called directly rather than through ForContext).
+	Timeout time.Duration
+	// FirmwareMinimum, when set, decides "outdated" by version comparison
+	// instead of SafeConsole's isUpdated flag.
+	FirmwareMinimum string
+	// Devices enables the per-drive series; OwnerEmail adds the owner's
+	// e-mail to safeconsole_device_info (personal data, opt-in).
+	Devices    bool
+	OwnerEmail bool
+	// LastSeenBuckets overrides DefaultLastSeenBuckets.
+	LastSeenBuckets []float64
+	// Now is the clock; tests set it.
+	Now func() time.Time
+}
+
+// Collector collects one SafeConsole server. Overlapping collections share
+// one pass over the API.
+type Collector struct {
+	scanner Scanner
+	opts    Options
+	minimum firmwareVersion
+	logger  log.Logger
+	group   singleflight.Group
+
+	// ouFallbackLogged makes the get_ous fallback log once, not per scrape.
+	ouFallbackLogged atomic.Bool
+}
+
+// New returns a Collector reading through scanner.
+func New(scanner Scanner, opts Options) (*Collector, error) {
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LastSeenBuckets == nil {
+		opts.LastSeenBuckets = DefaultLastSeenBuckets
+	}
+	for i, b := range opts.LastSeenBuckets {
+		if b <= 0 || (i > 0 && b <= opts.LastSeenBuckets[i-1]) {
+			return nil, fmt.Errorf("last-seen buckets must be positive and increasing, got %v", opts.LastSeenBuckets)
+		}
+	}
+	c := &Collector{scanner: scanner, opts: opts, logger: opts.Logger}
+	if opts.FirmwareMinimum != "" {
+		v, ok := parseVersion(opts.FirmwareMinimum)
+		if !ok {
+			return nil, ParseMinimumVersion(opts.FirmwareMinimum)
+		}
+		c.minimum = v
+	}
+	return c, nil
+}
+
+// Describe sends nothing: the series depend on the fleet and the options,
+// so this is an unchecked collector.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect runs a collection bounded by Options.Timeout.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	c.collect(ctx, ch)
+}
+
+// ForContext returns a collector whose collections run under ctx's
+// deadline (the scrape's), for a registry built per request.
+func (c *Collector) ForContext(ctx context.Context) prometheus.Collector {
+	return scrapeCollector{c: c, ctx: ctx}
+}
+
+type scrapeCollector struct {
+	c   *Collector
+	ctx context.Context
+}
+
+func (s scrapeCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (s scrapeCollector) Collect(ch chan<- prometheus.Metric) { s.c.collect(s.ctx, ch) }
+
+func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) {
+	snap := c.snapshot(ctx)
+	snap.emit(ch, &c.opts)
+}
+
+// snapshot returns the result of a collection, joining one already under
+// way. The shared pass runs under the deadline of the scrape that started
+// it and is not cancelled when that scrape's client goes away; each waiter
+// still returns at its own deadline.
+func (c *Collector) snapshot(ctx context.Context) *snapshot {
+	timeout := c.opts.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ch := c.group.DoChan("scan", func() (any, error) {
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		return c.run(runCtx, timeout), nil
+	})
+	select {
+	case r := <-ch:
+		return r.Val.(*snapshot)
+	case <-ctx.Done():
+		return &snapshot{
+			reported: -1,
+			err:      fmt.Errorf("waiting for the shared collection: %w", ctx.Err()),
+			timeout:  timeout.Seconds(),
+			duration: timeout.Seconds(),
+		}
+	}
+}
+
+// run performs one collection.
+func (c *Collector) run(ctx context.Context, timeout time.Duration) *snapshot {
+	start := time.Now()
+	now := c.opts.Now()
+	agg := newAggregator(c, now)
+	snap := &snapshot{timeout: timeout.Seconds(), reported: -1}
+
+	if exp, ok, err := c.scanner.TokenExpiry(); err == nil && ok {
+		snap.tokenExpiry, snap.hasTokenExpiry = exp, true
+	}
+	res, err := c.scanner.Scan(ctx, agg.visit)
+	snap.duration = time.Since(start).Seconds()
+	if res != nil {
+		snap.requests = res.Requests
+		if res.Pages > 0 {
+			snap.reported = res.LastTotal
+		}
+		snap.duplicates = res.DuplicateUsers + res.DuplicateDevices
+	}
+	if err != nil {
+		snap.err = err
+		level.Error(c.logger).Log("msg", "SafeConsole scrape failed", "kind", safeconsole.KindOf(err), "err", err,
+			"duration_seconds", fmt.Sprintf("%.3f", snap.duration), "requests", snap.requests)
+		return snap
+	}
+	if res.OUsErr != nil {
+		if !c.ouFallbackLogged.Swap(true) {
+			level.Warn(c.logger).Log("msg", "OU names unavailable, labelling drives with numeric OU ids", "err", res.OUsErr)
+		}
+	} else {
+		c.ouFallbackLogged.Store(false)
+	}
+	if res.Shifted() {
+		level.Warn(c.logger).Log("msg", "the fleet changed while it was being paged", "first_total", res.FirstTotal,
+			"last_total", res.LastTotal, "duplicates_dropped", snap.duplicates)
+	}
+	if snap.duration > 0.8*snap.timeout {
+		level.Warn(c.logger).Log("msg", "scrape used most of its deadline", "duration_seconds", fmt.Sprintf("%.3f", snap.duration),
+			"timeout_seconds", fmt.Sprintf("%.3f", snap.timeout), "requests", res.Requests, "pages", res.Pages,
+			"advice", "raise scrape_timeout, --safeconsole.page-size or --safeconsole.concurrency")
+	}
+	agg.finish(snap, res.OUs)
+	level.Debug(c.logger).Log("msg", "SafeConsole scrape done", "users", res.Users, "drives", res.Devices,
+		"pages", res.Pages, "requests", res.Requests, "duration_seconds", fmt.Sprintf("%.3f", snap.duration))
+	return snap
+}

@@ -1,0 +1,272 @@
+// Command safeconsole_exporter exposes a SafeConsole fleet of encrypted USB
+// drives as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	sloggokit "github.com/tjhop/slog-gokit"
+
+	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
+	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
+	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole/safeconsoletest"
+)
+
+const (
+	exporterName = "safeconsole_exporter"
+	defaultPort  = ":10150"
+	tokenEnvVar  = "SAFECONSOLE_TOKEN"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// settings are the parsed command line.
+type settings struct {
+	url, tokenFile, caFile, listAction, paging string
+	sortBy, sortOrder, keyword                 string
+	insecureSkipVerify, allowHTTP              bool
+	pageSize, concurrency, maxRetries          int
+	maxResponseBytes                           int64
+	timeout, timeoutOffset                     time.Duration
+	firmwareMinimum                            string
+	devices, ownerEmail                        bool
+	lastSeenBuckets                            []float64
+	demo                                       bool
+	demoDevices                                int
+	demoLatency                                time.Duration
+	telemetryPath                              string
+	maxRequests                                int
+	logLevel, logFormat                        string
+	token                                      string // from the environment, or the demo's
+}
+
+func run(args []string) int {
+	app := kingpin.New(exporterName, "Prometheus exporter for a SafeConsole fleet of encrypted USB drives.")
+	var s settings
+	app.Flag("safeconsole.url", "SafeConsole server base URL, e.g. https://safeconsole.example.com.").StringVar(&s.url)
+	app.Flag("safeconsole.token-file", "File holding the API token; re-read on every scrape. Alternatively set "+tokenEnvVar+".").StringVar(&s.tokenFile)
+	app.Flag("safeconsole.ca-file", "CA certificate file to verify the server's certificate.").StringVar(&s.caFile)
+	app.Flag("safeconsole.insecure-skip-verify", "Do not verify the server's TLS certificate (testing only).").BoolVar(&s.insecureSkipVerify)
+	app.Flag("safeconsole.allow-insecure-http", "Allow a plain http:// URL, sending the token unencrypted (trusted local paths only).").BoolVar(&s.allowHTTP)
+	app.Flag("safeconsole.list-action", "Name of the API action that pages through users and their drives.").Default(safeconsole.DefaultListAction).StringVar(&s.listAction)
+	app.Flag("safeconsole.paging", "How the server reads `start`: offset (a record offset) or page (a page index).").Default(string(safeconsole.PagingOffset)).EnumVar(&s.paging, string(safeconsole.PagingOffset), string(safeconsole.PagingNumber))
+	app.Flag("safeconsole.sort-by", "sort_by of the list request; a key that does not change while paging is best.").Default("last_login").StringVar(&s.sortBy)
+	app.Flag("safeconsole.sort-order", "sort_order of the list request (ASC or DESC).").Default("DESC").StringVar(&s.sortOrder)
+	app.Flag("safeconsole.keyword", "keyword of the list request.").Default("search_all").StringVar(&s.keyword)
+	app.Flag("safeconsole.page-size", "Entries requested per page (the list request's limit).").Default(fmt.Sprint(safeconsole.DefaultPageSize)).IntVar(&s.pageSize)
+	app.Flag("safeconsole.concurrency", "Pages fetched at once after the first.").Default(fmt.Sprint(safeconsole.DefaultConcurrency)).IntVar(&s.concurrency)
+	app.Flag("safeconsole.max-retries", "Retries of a request after 429, 5xx or a connection error, deadline permitting.").Default(fmt.Sprint(safeconsole.DefaultMaxRetries)).IntVar(&s.maxRetries)
+	app.Flag("safeconsole.max-response-size", "Largest answer body accepted, in bytes.").Default(fmt.Sprint(safeconsole.DefaultMaxResponseBytes)).Int64Var(&s.maxResponseBytes)
+	app.Flag("safeconsole.timeout", "Deadline of a scrape that carries no X-Prometheus-Scrape-Timeout-Seconds header.").Default("10s").DurationVar(&s.timeout)
+	app.Flag("safeconsole.timeout-offset", "Subtracted from Prometheus' scrape timeout so the answer arrives in time.").Default("500ms").DurationVar(&s.timeoutOffset)
+	app.Flag("collector.firmware.minimum-version", "Drives below this dotted version (e.g. 6.10.1) count as outdated; empty: use SafeConsole's isUpdated.").StringVar(&s.firmwareMinimum)
+	app.Flag("collector.devices", "Per-drive series (four per drive). Disable with --no-collector.devices for very large fleets.").Default("true").BoolVar(&s.devices)
+	app.Flag("collector.devices.owner-email", "Add the owner's e-mail (personal data) to safeconsole_device_info.").BoolVar(&s.ownerEmail)
+	app.Flag("collector.last-seen.buckets", "Upper bounds in seconds of the last-seen age histogram; repeatable.").Float64ListVar(&s.lastSeenBuckets)
+	app.Flag("demo", "Serve an in-process simulated SafeConsole fleet; no server or token needed.").BoolVar(&s.demo)
+	app.Flag("demo.devices", "Drives in the simulated fleet.").Default("3000").IntVar(&s.demoDevices)
+	app.Flag("demo.latency", "Simulated API latency per request.").Default("5ms").DurationVar(&s.demoLatency)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&s.telemetryPath)
+	app.Flag("web.max-requests", "Maximum concurrent scrapes; 0 means no limit.").Default("40").IntVar(&s.maxRequests)
+	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&s.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Output format of log messages.").Default("logfmt").EnumVar(&s.logFormat, "logfmt", "json")
+	webFlags := kingpinflag.AddFlags(app, defaultPort)
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+
+	s.token = os.Getenv(tokenEnvVar)
+	logger, baseLogger := newLogger(s.logLevel, s.logFormat)
+	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	own := prometheus.NewRegistry()
+	apiRequests := collector.NewAPIRequestsCounter()
+	own.MustRegister(
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		apiRequests,
+	)
+
+	if s.demo {
+		closeDemo, err := startDemo(&s, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "starting the demo fleet", "err", err)
+			return 1
+		}
+		defer closeDemo()
+	}
+	client, err := newClient(&s, apiRequests, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "configuring the SafeConsole client", "err", err)
+		return 1
+	}
+	coll, err := collector.New(client, collector.Options{
+		Logger:          logger,
+		Timeout:         s.timeout,
+		FirmwareMinimum: s.firmwareMinimum,
+		Devices:         s.devices,
+		OwnerEmail:      s.ownerEmail,
+		LastSeenBuckets: s.lastSeenBuckets,
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "configuring the collector", "err", err)
+		return 1
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(s.telemetryPath, newMetricsHandler(own, coll, s.timeout, s.timeoutOffset, s.maxRequests, logger))
+	if s.telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "SafeConsole Exporter",
+			Description: "Prometheus exporter for a SafeConsole fleet of encrypted USB drives",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: s.telemetryPath, Text: "Metrics", Description: "Fleet and exporter metrics (pages SafeConsole on every request)"},
+			},
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "building the landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	slogger := slogFor(baseLogger, s.logLevel)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, webFlags, slogger) }()
+	select {
+	case err := <-serveErr:
+		level.Error(logger).Log("msg", "serving HTTP", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	level.Info(logger).Log("msg", "shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Error(logger).Log("msg", "shutting down", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newClient builds the API client from the flags. The token comes from a
+// file or the environment, never from a flag value, which would show in
+// process listings.
+func newClient(s *settings, apiRequests *prometheus.CounterVec, logger log.Logger) (*safeconsole.Client, error) {
+	cfg := safeconsole.Config{
+		URL:               s.url,
+		TokenFile:         s.tokenFile,
+		AllowInsecureHTTP: s.allowHTTP,
+		ListAction:        s.listAction,
+		PageSize:          s.pageSize,
+		Concurrency:       s.concurrency,
+		SortBy:            s.sortBy,
+		SortOrder:         s.sortOrder,
+		Keyword:           s.keyword,
+		Paging:            safeconsole.Paging(s.paging),
+		MaxResponseBytes:  s.maxResponseBytes,
+		MaxRetries:        s.maxRetries,
+		WantOwner:         s.ownerEmail,
+		UserAgent:         exporterName + "/" + version.Version,
+		Logger:            logger,
+		HTTPClientConfig: config.HTTPClientConfig{
+			EnableHTTP2: true,
+			TLSConfig:   config.TLSConfig{CAFile: s.caFile, InsecureSkipVerify: s.insecureSkipVerify},
+			ProxyConfig: config.ProxyConfig{ProxyFromEnvironment: true},
+		},
+	}
+	if s.maxRetries == 0 {
+		cfg.MaxRetries = -1 // 0 on the command line means none
+	}
+	if cfg.TokenFile == "" {
+		cfg.Token = config.Secret(s.token)
+	}
+	if u, err := url.Parse(s.url); err == nil {
+		cfg.OnRequest = collector.RequestObserver(apiRequests, u.Host)
+	}
+	return safeconsole.NewClient(cfg)
+}
+
+// startDemo serves a simulated fleet on loopback and points the settings at
+// it, so a newcomer sees real output with one command.
+func startDemo(s *settings, logger log.Logger) (func(), error) {
+	if s.url != "" || s.tokenFile != "" || s.token != "" {
+		return nil, errors.New("--demo serves its own simulated server: drop --safeconsole.url, --safeconsole.token-file and " + tokenEnvVar)
+	}
+	if s.demoDevices < 0 || s.demoDevices > 1_000_000 {
+		return nil, fmt.Errorf("--demo.devices %d is out of range (0 to 1000000)", s.demoDevices)
+	}
+	fleet := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 1, Devices: s.demoDevices, Now: time.Now()})
+	token := safeconsoletest.MakeToken(time.Now().Add(30*24*time.Hour), nil)
+	srv := safeconsoletest.NewServer(fleet, safeconsoletest.WithToken(token), safeconsoletest.WithLatency(s.demoLatency))
+	s.url = srv.URL
+	s.allowHTTP = true // loopback inside this process
+	s.token = token
+	level.Info(logger).Log("msg", "demo mode: serving a simulated SafeConsole fleet", "drives", fleet.DeviceCount(), "url", srv.URL)
+	return srv.Close, nil
+}
+
+// newLogger returns the project's logger and the same without timestamp and
+// caller, for slog-gokit, which adds its own.
+func newLogger(lvl, format string) (logger, base log.Logger) {
+	return newLoggerTo(os.Stderr, lvl, format)
+}
+
+func newLoggerTo(w io.Writer, lvl, format string) (logger, base log.Logger) {
+	sw := log.NewSyncWriter(w)
+	if format == "json" {
+		base = log.NewJSONLogger(sw)
+	} else {
+		base = log.NewLogfmtLogger(sw)
+	}
+	base = level.NewFilter(base, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), base
+}
+
+// slogFor hands the project's go-kit logger to the exporter toolkit, which
+// logs through slog, so there is one logging setup.
+func slogFor(logger log.Logger, lvl string) *slog.Logger {
+	var l slog.Level
+	switch lvl {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(sloggokit.NewGoKitHandler(logger, l))
+}

@@ -1,0 +1,506 @@
+package safeconsole
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// MaxReportedTotal bounds the `total` a server may report. Beyond it the
+// answer is treated as hostile rather than paged through: the largest known
+// installations hold tens of thousands of drives.
+const MaxReportedTotal = 10_000_000
+
+// Page is one decoded answer of the list action. Users and Devices are flat
+// slices so that a decoder can reuse them from page to page; Device.User
+// indexes Users.
+type Page struct {
+	Total   int64
+	Users   []User
+	Devices []Device
+}
+
+// User is the part of a list entry (a SafeConsole user) the exporter needs.
+type User struct {
+	ID int64
+	// OU is the numeric organisational unit id; HasOU is false when the
+	// entry carried none.
+	OU    int64
+	HasOU bool
+	// Country is the user's geolocation country, "" when unknown.
+	Country string
+}
+
+// Device is the part of a safestick the exporter needs.
+type Device struct {
+	User    int // index into Page.Users
+	Serial  string
+	Status  string // as sent, e.g. "DISABLED"; "" when absent
+	Version string // "" when absent
+	Country string // the drive's geolocation country, "" when absent
+	Owner   string // only filled when the decoder was asked for it
+	Online  bool
+	Updated bool
+	// LastUsed is Unix seconds; Used is false for a drive never used.
+	LastUsed int64
+	Used     bool
+}
+
+// Reset empties p, keeping its memory.
+func (p *Page) Reset() {
+	p.Total = 0
+	p.Users = p.Users[:0]
+	clear(p.Devices) // drop string references before reuse
+	p.Devices = p.Devices[:0]
+}
+
+// ErrNotSuccess is wrapped by decoding errors for an answer that carried
+// `"success": false`.
+var ErrNotSuccess = errors.New(`server answered "success": false`)
+
+// NotSuccessError carries the server's message of a `"success": false` answer.
+type NotSuccessError struct {
+	Message string
+}
+
+func (e *NotSuccessError) Error() string {
+	if e.Message == "" {
+		return ErrNotSuccess.Error()
+	}
+	return fmt.Sprintf("%s: %q", ErrNotSuccess, e.Message)
+}
+
+func (e *NotSuccessError) Unwrap() error { return ErrNotSuccess }
+
+// PageDecoder decodes list answers. It is not safe for concurrent use: each
+// worker owns one. Low-cardinality strings (status, version, country) are
+// interned so that a fleet of drives shares a handful of copies.
+type PageDecoder struct {
+	// WantOwner makes the decoder keep each drive's owner e-mail, which is
+	// personal data and otherwise dropped as early as possible.
+	WantOwner bool
+
+	parser fastjson.Parser
+	intern map[string]string
+}
+
+// NewPageDecoder returns a decoder.
+func NewPageDecoder(wantOwner bool) *PageDecoder {
+	return &PageDecoder{WantOwner: wantOwner, intern: make(map[string]string)}
+}
+
+// maxInterned bounds the interning table against a hostile server that sends
+// a distinct "version" on every drive.
+const maxInterned = 4096
+
+func (d *PageDecoder) internBytes(b []byte) string {
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = toValidUTF8(s)
+	}
+	if len(d.intern) < maxInterned {
+		d.intern[s] = s
+	}
+	return s
+}
+
+// Decode parses body into p (which is reset first). It is strict about the
+// fields it uses (a wrong type is an error, never a silent zero) and ignores
+// every field it does not know.
+func (d *PageDecoder) Decode(body []byte, p *Page) error {
+	p.Reset()
+	if d.intern == nil {
+		d.intern = make(map[string]string)
+	}
+	root, err := d.parser.ParseBytes(body)
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	obj, err := root.Object()
+	if err != nil {
+		return fmt.Errorf("answer is not a JSON object but %s", root.Type())
+	}
+	if err := checkSuccess(obj); err != nil {
+		return err
+	}
+	tv := obj.Get("total")
+	if tv == nil {
+		return errors.New(`answer has no "total"`)
+	}
+	total, err := intValue(tv)
+	if err != nil {
+		return fmt.Errorf(`"total": %w`, err)
+	}
+	if total < 0 || total > MaxReportedTotal {
+		return fmt.Errorf(`"total" %d is out of range (0 to %d)`, total, MaxReportedTotal)
+	}
+	p.Total = total
+
+	rv := obj.Get("response")
+	if rv == nil || rv.Type() == fastjson.TypeNull {
+		return nil // an empty list; the caller compares with total
+	}
+	entries, err := rv.Array()
+	if err != nil {
+		return fmt.Errorf(`"response" is %s, not a list`, rv.Type())
+	}
+	for i, ev := range entries {
+		if err := d.decodeUser(ev, p); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func checkSuccess(obj *fastjson.Object) error {
+	sv := obj.Get("success")
+	if sv == nil {
+		return errors.New(`answer has no "success" field`)
+	}
+	switch sv.Type() {
+	case fastjson.TypeTrue:
+		return nil
+	case fastjson.TypeFalse:
+		msg := ""
+		if mv := obj.Get("message"); mv != nil && mv.Type() == fastjson.TypeString {
+			b, _ := mv.StringBytes()
+			msg = truncate(toValidUTF8(string(b)), 200)
+		}
+		return &NotSuccessError{Message: msg}
+	default:
+		return fmt.Errorf(`"success" is %s, not a boolean`, sv.Type())
+	}
+}
+
+func (d *PageDecoder) decodeUser(ev *fastjson.Value, p *Page) error {
+	obj, err := ev.Object()
+	if err != nil {
+		return fmt.Errorf("entry is %s, not an object", ev.Type())
+	}
+	u := User{}
+	var (
+		sticks  *fastjson.Value
+		haveID  bool
+		userIdx = len(p.Users)
+		ferr    error
+	)
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(key) {
+		case "id":
+			u.ID, ferr = intValue(v)
+			haveID = ferr == nil
+			if ferr != nil {
+				ferr = fmt.Errorf(`"id": %w`, ferr)
+			}
+		case "ou":
+			if v.Type() == fastjson.TypeNull {
+				return
+			}
+			u.OU, ferr = intValue(v)
+			u.HasOU = ferr == nil
+			if ferr != nil {
+				ferr = fmt.Errorf(`"ou": %w`, ferr)
+			}
+		case "geolocation":
+			u.Country, ferr = d.country(v)
+		case "safesticks":
+			sticks = v
+		}
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if !haveID {
+		return errors.New(`entry has no "id"`)
+	}
+	p.Users = append(p.Users, u)
+	if sticks == nil || sticks.Type() == fastjson.TypeNull {
+		return nil
+	}
+	list, err := sticks.Array()
+	if err != nil {
+		return fmt.Errorf(`user %d: "safesticks" is %s, not a list`, u.ID, sticks.Type())
+	}
+	for j, sv := range list {
+		if err := d.decodeDevice(sv, userIdx, p); err != nil {
+			return fmt.Errorf("user %d: safestick %d: %w", u.ID, j, err)
+		}
+	}
+	return nil
+}
+
+func (d *PageDecoder) decodeDevice(sv *fastjson.Value, userIdx int, p *Page) error {
+	obj, err := sv.Object()
+	if err != nil {
+		return fmt.Errorf("is %s, not an object", sv.Type())
+	}
+	dev := Device{User: userIdx}
+	var ferr error
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(key) {
+		case "serial":
+			var b []byte
+			if b, ferr = stringBytes(v); ferr == nil {
+				dev.Serial = toValidUTF8(string(b))
+			}
+		case "safeStickStatus":
+			dev.Status, ferr = d.optionalString(v)
+		case "version":
+			dev.Version, ferr = d.optionalString(v)
+		case "isOnline":
+			dev.Online, ferr = optionalBool(v)
+		case "isUpdated":
+			dev.Updated, ferr = optionalBool(v)
+		case "lastUsed":
+			dev.LastUsed, dev.Used, ferr = optionalTime(v)
+		case "geolocation":
+			dev.Country, ferr = d.country(v)
+		case "owner":
+			if d.WantOwner && v.Type() == fastjson.TypeString {
+				b, _ := v.StringBytes()
+				dev.Owner = toValidUTF8(string(b))
+			}
+		default:
+			return
+		}
+		if ferr != nil {
+			ferr = fmt.Errorf("%q: %w", key, ferr)
+		}
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if dev.Serial == "" {
+		return errors.New(`drive has no "serial"`)
+	}
+	p.Devices = append(p.Devices, dev)
+	return nil
+}
+
+// country reads geolocation.country; a missing or null geolocation is "".
+func (d *PageDecoder) country(v *fastjson.Value) (string, error) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return "", nil
+	case fastjson.TypeObject:
+	default:
+		return "", fmt.Errorf(`"geolocation" is %s, not an object`, v.Type())
+	}
+	cv := v.Get("country")
+	if cv == nil {
+		return "", nil
+	}
+	s, err := d.optionalString(cv)
+	if err != nil {
+		return "", fmt.Errorf(`"geolocation.country": %w`, err)
+	}
+	return s, nil
+}
+
+func (d *PageDecoder) optionalString(v *fastjson.Value) (string, error) {
+	if v.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	b, err := stringBytes(v)
+	if err != nil {
+		return "", err
+	}
+	if len(b) == 0 {
+		return "", nil
+	}
+	return d.internBytes(b), nil
+}
+
+func stringBytes(v *fastjson.Value) ([]byte, error) {
+	if v.Type() != fastjson.TypeString {
+		return nil, fmt.Errorf("is %s, not a string", v.Type())
+	}
+	b, _ := v.StringBytes()
+	return b, nil
+}
+
+func optionalBool(v *fastjson.Value) (bool, error) {
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true, nil
+	case fastjson.TypeFalse, fastjson.TypeNull:
+		return false, nil
+	default:
+		return false, fmt.Errorf("is %s, not a boolean", v.Type())
+	}
+}
+
+// intValue reads a JSON number that must be a whole number within int64.
+func intValue(v *fastjson.Value) (int64, error) {
+	if v.Type() != fastjson.TypeNumber {
+		return 0, fmt.Errorf("is %s, not a number", v.Type())
+	}
+	// Int64 rejects fractions, exponents and overflow, as encoding/json
+	// does for an int64 field.
+	n, err := v.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a whole number in range", truncate(v.String(), 40))
+	}
+	return n, nil
+}
+
+// optionalTime reads a timestamp; null, "" or a missing field mean "never".
+func optionalTime(v *fastjson.Value) (int64, bool, error) {
+	if v.Type() == fastjson.TypeNull {
+		return 0, false, nil
+	}
+	b, err := stringBytes(v)
+	if err != nil {
+		return 0, false, err
+	}
+	if len(b) == 0 {
+		return 0, false, nil
+	}
+	sec, err := ParseTimestamp(b)
+	if err != nil {
+		return 0, false, err
+	}
+	return sec, true, nil
+}
+
+// ParseTimestamp parses SafeConsole's timestamps ("2020-08-31T19:58:14Z")
+// into Unix seconds, with a fast path for that exact layout and RFC 3339
+// (with offset or fraction) as the fallback.
+func ParseTimestamp(b []byte) (int64, error) {
+	if len(b) == 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == 'Z' {
+		year, ok1 := digits(b[0:4])
+		month, ok2 := digits(b[5:7])
+		day, ok3 := digits(b[8:10])
+		hour, ok4 := digits(b[11:13])
+		minute, ok5 := digits(b[14:16])
+		second, ok6 := digits(b[17:19])
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 &&
+			month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
+			hour < 24 && minute < 60 && second < 60 {
+			return daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+second), nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0, fmt.Errorf("%s is not an RFC 3339 timestamp", strconv.Quote(truncate(toValidUTF8(string(b)), 40)))
+	}
+	return t.Unix(), nil
+}
+
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch is the civil-from-days inverse (Howard Hinnant's algorithm).
+func daysSinceEpoch(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// DecodeOUs parses the get_ous answer into id -> path.
+func DecodeOUs(body []byte) (map[int64]string, error) {
+	var p fastjson.Parser
+	root, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	obj, err := root.Object()
+	if err != nil {
+		return nil, fmt.Errorf("answer is not a JSON object but %s", root.Type())
+	}
+	if err := checkSuccess(obj); err != nil {
+		return nil, err
+	}
+	rv := obj.Get("response")
+	if rv == nil || rv.Type() == fastjson.TypeNull {
+		return map[int64]string{}, nil
+	}
+	list, err := rv.Array()
+	if err != nil {
+		return nil, fmt.Errorf(`"response" is %s, not a list`, rv.Type())
+	}
+	ous := make(map[int64]string, len(list))
+	for i, ov := range list {
+		if ov.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("OU %d is %s, not an object", i, ov.Type())
+		}
+		idv := ov.Get("id")
+		if idv == nil {
+			return nil, fmt.Errorf(`OU %d has no "id"`, i)
+		}
+		id, err := intValue(idv)
+		if err != nil {
+			return nil, fmt.Errorf(`OU %d "id": %w`, i, err)
+		}
+		pv := ov.Get("path")
+		if pv == nil {
+			return nil, fmt.Errorf(`OU %d has no "path"`, i)
+		}
+		b, err := stringBytes(pv)
+		if err != nil {
+			return nil, fmt.Errorf(`OU %d "path": %w`, i, err)
+		}
+		ous[id] = toValidUTF8(string(b))
+	}
+	return ous, nil
+}
+
+// toValidUTF8 replaces invalid bytes, which a label value cannot carry.
+func toValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,294 @@
+package safeconsole
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ScanResult describes one pass over the list.
+type ScanResult struct {
+	// OUs maps OU ids to paths; nil when get_ous failed (OUsErr says why),
+	// in which case callers fall back to the numeric id.
+	OUs    map[int64]string
+	OUsErr error
+
+	Requests   int   // HTTP requests this scan made, retries included
+	Pages      int   // list pages read
+	FirstTotal int64 // `total` on the first page
+	LastTotal  int64 // `total` on the page that arrived last
+	Users      int   // distinct users delivered
+	Devices    int   // distinct drives delivered
+	// Duplicates counts entries dropped because their user id or drive
+	// serial had already been delivered (pages shifting while paging).
+	DuplicateUsers   int
+	DuplicateDevices int
+}
+
+// Shifted reports whether the list changed while it was being paged.
+func (r *ScanResult) Shifted() bool { return r.FirstTotal != r.LastTotal }
+
+// VisitFunc receives each page with duplicates already removed. Calls are
+// serialised; the page and its strings' backing slices are reused after it
+// returns, so it must copy what it keeps (strings may be kept as they are).
+type VisitFunc func(p *Page)
+
+// listRequest is the list action's body, as in the vendor's example.
+type listRequest struct {
+	Limit     int    `json:"limit"`
+	Start     int64  `json:"start"`
+	SortBy    string `json:"sort_by"`
+	SortOrder string `json:"sort_order"`
+	Keyword   string `json:"keyword"`
+}
+
+// worker holds what one concurrent page fetch reuses.
+type worker struct {
+	dec  *PageDecoder
+	page Page
+}
+
+// scan is the state of one Scan call.
+type scan struct {
+	c        *Client
+	pageSize int // effective: the server may cap `limit`
+	visit    VisitFunc
+	redact   string
+	requests atomic.Int64
+	workers  chan *worker
+
+	mu         sync.Mutex
+	res        ScanResult
+	seenUsers  map[int64]struct{}
+	seenSerial map[string]struct{}
+	keep       []int // user index remap, reused
+}
+
+// Scan reads OU names and pages through the whole list, calling visit for
+// each page. The first page tells the total; the remaining pages are then
+// fetched concurrently (Config.Concurrency at most), all within ctx's
+// deadline. Entries are deduplicated by user id and drive serial, paging
+// stops after a bounded number of pages whatever the server claims, and an
+// error is returned when the distinct entries do not add up to the total
+// the server reported last.
+func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error) {
+	tok, err := c.token()
+	if err != nil {
+		return &ScanResult{}, err
+	}
+	s := &scan{
+		c:          c,
+		visit:      visit,
+		redact:     tok,
+		workers:    make(chan *worker, c.cfg.Concurrency),
+		seenUsers:  make(map[int64]struct{}),
+		seenSerial: make(map[string]struct{}),
+	}
+	for i := 0; i < c.cfg.Concurrency; i++ {
+		s.workers <- &worker{dec: NewPageDecoder(c.cfg.WantOwner)}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// OU names are fetched beside the first page; their failure is not the
+	// scan's (ids stand in for names).
+	var ouWG sync.WaitGroup
+	ouWG.Add(1)
+	go func() {
+		defer ouWG.Done()
+		s.res.OUs, s.res.OUsErr = c.ous(ctx, &s.requests, tok)
+	}()
+	err = s.run(ctx)
+	if err != nil {
+		cancel() // do not wait on get_ous for a failed scan
+	}
+	ouWG.Wait()
+	s.res.Requests = int(s.requests.Load())
+	return &s.res, err
+}
+
+func (s *scan) run(ctx context.Context) error {
+	s.pageSize = s.c.cfg.PageSize
+	first, err := s.fetch(ctx, 0)
+	if err != nil {
+		return err
+	}
+	s.res.FirstTotal = first.total
+	// A server may cap `limit`: then the first page's length is the real
+	// page size, as long as it was short of the total. Later offsets follow
+	// it, so no entry falls between pages.
+	if first.entries > 0 && first.entries < s.pageSize && first.total > int64(first.entries) {
+		s.pageSize = first.entries
+	}
+	planned := 1
+	if first.entries > 0 {
+		planned = int((first.total + int64(s.pageSize) - 1) / int64(s.pageSize))
+	}
+	if planned > 1 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.c.cfg.Concurrency)
+		for i := 1; i < planned; i++ {
+			g.Go(func() error {
+				_, err := s.fetch(gctx, i)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+
+	// The list may have grown while it was paged: new entries push old ones
+	// onto a page past the planned ones. Follow while the distinct entries
+	// fall short of the latest total and pages bring new ones, a bounded
+	// number of times, so a server that lies about its total or repeats
+	// pages cannot keep the scan going.
+	maxExtra := 1 + planned/10
+	for next, extra := planned, 0; extra < maxExtra; next, extra = next+1, extra+1 {
+		s.mu.Lock()
+		behind := int64(s.res.Users) < s.res.LastTotal
+		s.mu.Unlock()
+		if !behind {
+			break
+		}
+		r, err := s.fetch(ctx, next)
+		if err != nil {
+			return err
+		}
+		if r.newUsers == 0 {
+			break
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if int64(s.res.Users) != s.res.LastTotal {
+		return &Error{Action: s.c.cfg.ListAction, Kind: KindInconsistent,
+			Err: fmt.Errorf("server reported %d entries but served %d distinct ones in %d pages (%d duplicates dropped)",
+				s.res.LastTotal, s.res.Users, s.res.Pages, s.res.DuplicateUsers)}
+	}
+	return nil
+}
+
+type pageResult struct {
+	total    int64
+	entries  int // entries on the page as served
+	newUsers int // entries not seen before
+}
+
+// fetch reads page index i, decodes, deduplicates and delivers it.
+func (s *scan) fetch(ctx context.Context, i int) (pageResult, error) {
+	cfg := &s.c.cfg
+	req := listRequest{Limit: s.pageSize, SortBy: cfg.SortBy, SortOrder: cfg.SortOrder, Keyword: cfg.Keyword}
+	if cfg.Paging == PagingNumber {
+		req.Start = int64(i)
+	} else {
+		req.Start = int64(i) * int64(s.pageSize)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return pageResult{}, fmt.Errorf("encoding list request: %w", err)
+	}
+	var w *worker
+	select {
+	case w = <-s.workers:
+	case <-ctx.Done():
+		return pageResult{}, &Error{Action: cfg.ListAction, Kind: KindTimeout, Err: errors.New("no answer before the scrape deadline")}
+	}
+	defer func() { s.workers <- w }()
+
+	buf := s.c.getBuf()
+	defer s.c.putBuf(buf)
+	if err := s.c.call(ctx, &s.requests, cfg.ListAction, http.MethodPost, body, buf, s.redact); err != nil {
+		return pageResult{}, err
+	}
+	if err := w.dec.Decode(buf.Bytes(), &w.page); err != nil {
+		return pageResult{}, s.decodeError(err, i)
+	}
+	return s.deliver(&w.page), nil
+}
+
+func (s *scan) decodeError(err error, page int) error {
+	action := s.c.cfg.ListAction
+	var ns *NotSuccessError
+	if errors.As(err, &ns) {
+		kind := KindNotSuccess
+		if isUnknownActionMessage(errors.New(ns.Message)) {
+			kind = KindUnknownAction
+		}
+		ns.Message = sanitizeMessage(ns.Message, s.redact)
+		return &Error{Action: action, Kind: kind, Err: fmt.Errorf("page %d: %w", page, err)}
+	}
+	return &Error{Action: action, Kind: KindProtocol, Err: fmt.Errorf("page %d: %w", page, err)}
+}
+
+// deliver drops entries already seen and hands the rest to visit.
+func (s *scan) deliver(p *Page) pageResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := pageResult{total: p.Total, entries: len(p.Users)}
+	s.res.Pages++
+	s.res.LastTotal = p.Total
+
+	keep := s.keep[:0]
+	users := p.Users[:0]
+	for _, u := range p.Users {
+		if _, dup := s.seenUsers[u.ID]; dup {
+			keep = append(keep, -1)
+			s.res.DuplicateUsers++
+			continue
+		}
+		s.seenUsers[u.ID] = struct{}{}
+		keep = append(keep, len(users))
+		users = append(users, u)
+	}
+	devices := p.Devices[:0]
+	for _, d := range p.Devices {
+		ui := keep[d.User]
+		if ui < 0 {
+			continue // its user was a duplicate: counted with the first copy
+		}
+		if _, dup := s.seenSerial[d.Serial]; dup {
+			s.res.DuplicateDevices++
+			continue
+		}
+		s.seenSerial[d.Serial] = struct{}{}
+		d.User = ui
+		devices = append(devices, d)
+	}
+	clear(p.Devices[len(devices):])
+	p.Users, p.Devices = users, devices
+	s.keep = keep
+	r.newUsers = len(users)
+	s.res.Users += len(users)
+	s.res.Devices += len(devices)
+	if s.visit != nil {
+		s.visit(p)
+	}
+	return r
+}
+
+// ous reads OU names. A refusal is returned as is: the caller falls back to
+// numeric ids.
+func (c *Client) ous(ctx context.Context, counter *atomic.Int64, redact string) (map[int64]string, error) {
+	buf := c.getBuf()
+	defer c.putBuf(buf)
+	if err := c.call(ctx, counter, ActionOUs, http.MethodGet, nil, buf, redact); err != nil {
+		return nil, err
+	}
+	ous, err := DecodeOUs(buf.Bytes())
+	if err != nil {
+		kind := KindProtocol
+		if errors.Is(err, ErrNotSuccess) {
+			kind = KindNotSuccess
+		}
+		return nil, &Error{Action: ActionOUs, Kind: kind, Err: err}
+	}
+	return ous, nil
+}
