@@ -95,9 +95,9 @@ type groupStats struct {
 
 type deviceRecord struct {
 	serial, country, version, status, owner string
-	ou                                     ouRef
-	online, outdated, used                 bool
-	lastUsed                               int64
+	ou                                      ouRef
+	online, outdated, used                  bool
+	lastUsed                                int64
 }
 
 // aggregator folds pages into per-group counts as they arrive, so memory
