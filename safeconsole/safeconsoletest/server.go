@@ -64,7 +64,7 @@ type Option func(*config)
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
 // WithLatency delays every answer by d.
-func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = max(d, 0) } }
 
 // WithListAction sets the action name of the paged user list (default DefaultListAction).
 func WithListAction(name string) Option { return func(c *config) { c.listAction = name } }
@@ -253,20 +253,26 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// wait sleeps d; false means the client went away or the server closed.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
+// wait sleeps d (forever if d < 0). If the client goes away or the server
+// closes first, it aborts the handler: returning normally would make
+// net/http send an empty 200, which a client could take for an answer.
+func (s *Server) wait(ctx context.Context, d time.Duration) {
+	if d == 0 {
+		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
-	case <-t.C:
-		return true
+	case <-timeout:
+		return
 	case <-ctx.Done():
 	case <-s.closed:
 	}
-	return false
+	panic(http.ErrAbortHandler)
 }
 
 type listRequest struct {
@@ -296,9 +302,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	want, fleet, hook := s.token, s.fleet, s.onPage
 	s.mu.Unlock()
 
-	if !s.wait(r.Context(), s.cfg.latency) {
-		return
-	}
+	s.wait(r.Context(), s.cfg.latency)
 	if r.URL.Path != APIPath {
 		s.replyError(w, http.StatusNotFound, "Not found")
 		return
@@ -500,15 +504,9 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, f Fault, faulted 
 		return
 	}
 	if f.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-s.closed:
-		}
-		return
+		s.wait(r.Context(), -1)
 	}
-	if !s.wait(r.Context(), f.Latency) {
-		return
-	}
+	s.wait(r.Context(), max(f.Latency, 0))
 	status := http.StatusOK
 	switch {
 	case f.Status != 0:
