@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -71,3 +72,5 @@ func ids(p listPage) []int64 {
 }
 
 func logTo(w io.Writer) *log.Logger { return log.New(w, "", 0) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

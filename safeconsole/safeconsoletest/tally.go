@@ -195,7 +195,7 @@ func truth(u *User, d *Device, ous map[int64]string, o TallyOptions) DeviceTruth
 		OU:        ouLabel(u.OU, ous),
 		Country:   d.Country,
 		Version:   d.Version,
-		Status:    strings.ToLower(d.Status),
+		Status:    lowerStatus(d.Status),
 		Online:    d.Online,
 		Disabled:  d.Status == "DISABLED",
 		Outdated:  outdated(d, o.MinimumVersion),
@@ -221,6 +221,23 @@ func truth(u *User, d *Device, ous map[int64]string, o TallyOptions) DeviceTruth
 	return t
 }
 
+var lowerStatuses = func() map[string]string {
+	m := make(map[string]string, len(Statuses))
+	for _, st := range Statuses {
+		m[st] = strings.ToLower(st)
+	}
+	return m
+}()
+
+// lowerStatus is strings.ToLower without an allocation per drive for the
+// statuses every fleet is made of.
+func lowerStatus(s string) string {
+	if l, ok := lowerStatuses[s]; ok {
+		return l
+	}
+	return strings.ToLower(s)
+}
+
 // outdated is the product rule: with a minimum version, a known version that
 // compares below it component by component; otherwise (or when either side
 // is not purely numeric) the server's isUpdated flag, negated.
@@ -231,52 +248,64 @@ func outdated(d *Device, minimum string) bool {
 	if d.Version == "" {
 		return false
 	}
-	v, ok1 := parseVersion(d.Version)
-	m, ok2 := parseVersion(minimum)
-	if !ok1 || !ok2 {
+	c, ok := compareVersions(d.Version, minimum)
+	if !ok {
 		return !d.Updated
 	}
-	return compareVersions(v, m) < 0
+	return c < 0
 }
 
-// parseVersion splits a dotted version into numeric components.
-func parseVersion(s string) ([]uint64, bool) {
-	parts := strings.Split(s, ".")
-	out := make([]uint64, len(parts))
-	for i, p := range parts {
-		if p == "" {
-			return nil, false
+// compareVersions compares dotted numeric versions component by component
+// ("6.10" > "6.9"; missing components are 0) without allocating, since it
+// runs once per drive. ok is false when either side has a component that is
+// empty, not all digits, or too large for uint64.
+func compareVersions(a, b string) (c int, ok bool) {
+	for a != "" || b != "" {
+		var x, y uint64
+		var okx, oky bool
+		if x, a, okx = nextComponent(a); !okx {
+			return 0, false
 		}
-		for _, c := range p {
-			if c < '0' || c > '9' {
-				return nil, false
+		if y, b, oky = nextComponent(b); !oky {
+			return 0, false
+		}
+		if c == 0 {
+			switch {
+			case x < y:
+				c = -1
+			case x > y:
+				c = 1
 			}
 		}
-		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil {
-			return nil, false
-		}
-		out[i] = n
 	}
-	return out, true
+	return c, true
 }
 
-// compareVersions compares component by component; missing components are 0.
-func compareVersions(a, b []uint64) int {
-	for i := 0; i < max(len(a), len(b)); i++ {
-		var x, y uint64
-		if i < len(a) {
-			x = a[i]
-		}
-		if i < len(b) {
-			y = b[i]
-		}
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
+// nextComponent parses the leading component of a dotted version. An
+// exhausted version yields 0, as a missing component counts as 0.
+func nextComponent(v string) (n uint64, rest string, ok bool) {
+	if v == "" {
+		return 0, "", true
+	}
+	i := strings.IndexByte(v, '.')
+	part := v
+	if i >= 0 {
+		part, rest = v[:i], v[i+1:]
+		if rest == "" {
+			return 0, "", false // trailing dot: an empty component
 		}
 	}
-	return 0
+	if part == "" {
+		return 0, "", false
+	}
+	for j := 0; j < len(part); j++ {
+		if part[j] < '0' || part[j] > '9' {
+			return 0, "", false
+		}
+	}
+	n, err := strconv.ParseUint(part, 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return n, rest, true
 }

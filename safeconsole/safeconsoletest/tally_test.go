@@ -135,3 +135,42 @@ func TestOutdatedRule(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2020, 8, 31, 19, 58, 14, 0, time.UTC),
+		time.Date(1999, 1, 2, 3, 4, 5, 999, time.FixedZone("x", 3600)),
+		time.Date(12345, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		want := `"` + tm.UTC().Format("2006-01-02T15:04:05Z") + `"`
+		if got := string(appendTime(nil, tm)); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+	if got := string(appendTime(nil, time.Time{})); got != "null" {
+		t.Errorf("zero time = %s", got)
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+		ok   bool
+	}{
+		{"6.10.1", "6.9.9", 1, true},
+		{"6.9", "6.9.0.0", 0, true},
+		{"6.9.0.1", "6.9", 1, true},
+		{"1", "2", -1, true},
+		{"1.", "1", 0, false},
+		{".1", "1", 0, false},
+		{"1.x", "1", 0, false},
+		{"1", "1.2b", 0, false},
+		{"2.0", "10", -1, true},
+	} {
+		got, ok := compareVersions(c.a, c.b)
+		if got != c.want || ok != c.ok {
+			t.Errorf("compareVersions(%q, %q) = %d, %v; want %d, %v", c.a, c.b, got, ok, c.want, c.ok)
+		}
+	}
+}
