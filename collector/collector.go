@@ -160,6 +160,18 @@ func (c *Collector) run(ctx context.Context, timeout time.Duration) *snapshot {
 		snap.tokenExpiry, snap.hasTokenExpiry = exp, true
 	}
 	res, err := c.scanner.Scan(ctx, agg.visit)
+	if retry, why := c.shouldRescan(ctx, res, err, time.Since(start)); retry {
+		// Entries moved between pages while they were read (a user logging
+		// in reorders a list sorted by last login): one more pass, from a
+		// clean slate, usually reads a quiet list.
+		level.Warn(c.logger).Log("msg", "reading the list again", "reason", why, "err", err)
+		first := res.Requests
+		agg = newAggregator(c, now)
+		res, err = c.scanner.Scan(ctx, agg.visit)
+		if res != nil {
+			res.Requests += first
+		}
+	}
 	snap.duration = time.Since(start).Seconds()
 	if res != nil {
 		snap.requests = res.Requests
@@ -194,4 +206,19 @@ func (c *Collector) run(ctx context.Context, timeout time.Duration) *snapshot {
 	level.Debug(c.logger).Log("msg", "SafeConsole scrape done", "users", res.Users, "drives", res.Devices,
 		"pages", res.Pages, "requests", res.Requests, "duration_seconds", fmt.Sprintf("%.3f", snap.duration))
 	return snap
+}
+
+// shouldRescan allows one more pass when a scan found the list moving under
+// it and the deadline leaves room for another pass of the same length.
+func (c *Collector) shouldRescan(ctx context.Context, res *safeconsole.ScanResult, err error, took time.Duration) (bool, string) {
+	if res == nil || safeconsole.KindOf(err) != safeconsole.KindInconsistent {
+		return false, ""
+	}
+	if !res.Shifted() && res.DuplicateUsers == 0 {
+		return false, "" // a server that is simply inconsistent: no use asking again
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < took*3/2 {
+		return false, ""
+	}
+	return true, "the list changed while it was paged"
 }

@@ -172,7 +172,9 @@ func checkSuccess(obj *fastjson.Object) error {
 		msg := ""
 		if mv := obj.Get("message"); mv != nil && mv.Type() == fastjson.TypeString {
 			b, _ := mv.StringBytes()
-			msg = truncate(toValidUTF8(string(b)), 200)
+			// Kept whole (within reason) so that the caller can redact a
+			// token the server echoes before shortening it.
+			msg = toValidUTF8(string(b[:min(len(b), 4096)]))
 		}
 		return &NotSuccessError{Message: msg}
 	default:

@@ -222,8 +222,8 @@ func (s *scan) decodeError(err error, page int) error {
 		if isUnknownActionMessage(errors.New(ns.Message)) {
 			kind = KindUnknownAction
 		}
-		ns.Message = sanitizeMessage(ns.Message, s.redact)
-		return &Error{Action: action, Kind: kind, Err: fmt.Errorf("page %d: %w", page, err)}
+		return &Error{Action: action, Kind: kind, Err: fmt.Errorf("page %d: %w", page,
+			&NotSuccessError{Message: sanitizeMessage(ns.Message, s.redact)})}
 	}
 	return &Error{Action: action, Kind: KindProtocol, Err: fmt.Errorf("page %d: %w", page, err)}
 }
@@ -285,8 +285,10 @@ func (c *Client) ous(ctx context.Context, counter *atomic.Int64, redact string) 
 	ous, err := DecodeOUs(buf.Bytes())
 	if err != nil {
 		kind := KindProtocol
-		if errors.Is(err, ErrNotSuccess) {
+		var ns *NotSuccessError
+		if errors.As(err, &ns) {
 			kind = KindNotSuccess
+			err = &NotSuccessError{Message: sanitizeMessage(ns.Message, redact)}
 		}
 		return nil, &Error{Action: ActionOUs, Kind: kind, Err: err}
 	}
