@@ -71,6 +71,7 @@ type Device struct {
 // A Fleet that a Server is serving must only be changed through AddUser,
 // RemoveUser or Mutate: they take the fleet's lock, which the server holds
 // while it reads, and they tell the server's sort cache that the data moved.
+// A Fleet holds a lock, so use it by pointer and copy it with Clone.
 type Fleet struct {
 	Now   time.Time
 	OUs   []OU

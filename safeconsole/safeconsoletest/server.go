@@ -240,7 +240,9 @@ func (s *Server) ObservedTokens() []string {
 // OnPage sets a hook called with the page index when a list request arrives,
 // after it is authenticated and parsed and before it is answered (and before
 // faults apply). The hook may change the fleet through Fleet.AddUser,
-// RemoveUser or Mutate, or call SetFleet. nil removes the hook.
+// RemoveUser or Mutate, or call SetFleet. It runs on the request's
+// goroutine, so with concurrent clients it may run concurrently with itself.
+// nil removes the hook.
 func (s *Server) OnPage(fn func(page int)) {
 	s.mu.Lock()
 	s.onPage = fn

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -592,5 +593,82 @@ func TestLogger(t *testing.T) {
 	s.Close()
 	if !strings.Contains(buf.String(), "action=get_users") {
 		t.Errorf("log: %q", buf.String())
+	}
+}
+
+func TestStringEscaping(t *testing.T) {
+	f := &Fleet{Now: DefaultNow, OUs: []OU{{ID: 1, Path: `00."odd"\path`}}}
+	odd := "q\"b\\s/\n\t\x01 é 日本 \u2028"
+	f.AddUser(User{ID: 1, OU: 1, Email: odd, CN: "bad \xff utf8", Country: odd,
+		Devices: []Device{{Serial: "S1", Owner: odd, Version: odd, Country: odd}}})
+	s := NewServer(f)
+	defer s.Close()
+	_, b := call(t, s, "POST", DefaultListAction, `{"limit":10}`)
+	var p struct {
+		Response []struct {
+			Email   string       `json:"email"`
+			CN      string       `json:"cn"`
+			Geo     wireGeo      `json:"geolocation"`
+			Devices []wireDevice `json:"safesticks"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, b)
+	}
+	u := p.Response[0]
+	if u.Email != odd || u.Geo.Country != odd || u.Devices[0].Owner != odd || *u.Devices[0].Version != odd {
+		t.Errorf("strings did not survive: %+v", u)
+	}
+	if u.CN != "bad \ufffd utf8" {
+		t.Errorf("invalid UTF-8 should become U+FFFD: %q", u.CN)
+	}
+	_, b = call(t, s, "GET", "get_ous", "")
+	if !json.Valid(b) || !strings.Contains(string(b), `00.\"odd\"\\path`) {
+		t.Errorf("get_ous escaping: %s", b)
+	}
+}
+
+// TestConcurrentUse exercises the locking under -race: parallel clients
+// while a hook mutates the fleet and the test swaps fleets and faults.
+func TestConcurrentUse(t *testing.T) {
+	f := NewFleet(FleetOptions{Seed: 12, Devices: 2000})
+	s := NewServer(f)
+	defer s.Close()
+	var mu sync.Mutex
+	next := int64(1)
+	s.OnPage(func(page int) {
+		if page%3 == 0 {
+			mu.Lock()
+			id := next
+			next++
+			mu.Unlock()
+			s.Fleet().AddUser(User{ID: id, Email: fmt.Sprintf("c%d@example.com", id), Devices: []Device{{Serial: fmt.Sprintf("C%d", id)}}})
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 20 {
+				resp, b := call(t, s, "POST", DefaultListAction, fmt.Sprintf(`{"limit":50,"start":%d,"sort_by":"email","sort_order":"ASC"}`, (w*20+i)*50))
+				if resp.StatusCode != 200 && resp.StatusCode != 503 || !json.Valid(b) {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 10 {
+			s.AddFault(Fault{Page: i, Times: 1, Status: 503})
+			s.Fleet().Mutate(func(f *Fleet) { f.Now = f.Now.Add(time.Second) })
+			_ = s.Fleet().Tally(TallyOptions{})
+			_ = s.ObservedTokens()
+			_ = s.Requests(DefaultListAction)
+		}
+		s.SetFleet(f.Clone())
+		s.ClearFaults()
+	})
+	wg.Wait()
+	if got := s.Requests(DefaultListAction); got != 80 {
+		t.Errorf("counted %d list requests, want 80", got)
 	}
 }
