@@ -291,4 +291,17 @@ grep '^safeconsole_exporter_build_info{' "$metrics" | grep -q "version=\"$versio
 
 echo "metrics: $(grep -c '^safeconsole_' "$metrics") safeconsole_* samples, $(grep -c '^safeconsole_devices{' "$metrics") safeconsole_devices series"
 grep -E '^safeconsole_(up|exporter_build_info)' "$metrics"
+
+# `docker stop` and Kubernetes send SIGTERM: the exporter must end, cleanly.
+step "stopping the exporter with SIGTERM"
+kill -TERM "$exporter_pid"
+for _ in $(seq 20); do
+	kill -0 "$run_pid" 2>/dev/null || break
+	sleep 0.5
+done
+kill -0 "$run_pid" 2>/dev/null && die "exporter still running 10s after SIGTERM"
+rc=0
+wait "$run_pid" || rc=$?
+run_pid= exporter_pid=
+[[ $rc -eq 0 ]] || die "exporter exited with status $rc after SIGTERM: $(tail -n 5 "$work/exporter.log")"
 step "image check passed"
