@@ -131,8 +131,12 @@ func (c *Collector) snapshot(ctx context.Context) *snapshot {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	// The pass ends a little before the scrape's deadline, so that it can
+	// log and hand back a real outcome, which a waiter giving up at the
+	// same instant would lose.
+	runTimeout := timeout - min(timeout/20, 250*time.Millisecond)
 	ch := c.group.DoChan("scan", func() (any, error) {
-		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
 		defer cancel()
 		return c.run(runCtx, timeout), nil
 	})

@@ -239,17 +239,15 @@ func lowerStatus(s string) string {
 }
 
 // outdated is the product rule: with a minimum version, a known version that
-// compares below it component by component; otherwise (or when either side
-// is not purely numeric) the server's isUpdated flag, negated.
+// compares below it component by component; otherwise (no minimum, no
+// version, or a version that is not purely numeric) the server's isUpdated
+// flag, negated.
 func outdated(d *Device, minimum string) bool {
 	if minimum == "" {
 		return !d.Updated
 	}
-	if d.Version == "" {
-		return false
-	}
 	c, ok := compareVersions(d.Version, minimum)
-	if !ok {
+	if !ok || d.Version == "" {
 		return !d.Updated
 	}
 	return c < 0

@@ -69,14 +69,16 @@ func TestTallyByHand(t *testing.T) {
 		}
 	}
 
-	// A minimum version replaces the isUpdated flag; 6.9.10 is above 6.9.5
-	// (a string comparison would say otherwise) and below 6.10.0.
+	// A minimum version replaces the isUpdated flag where the drive has a
+	// version (g3's has none, so its isUpdated false still counts); 6.9.10
+	// is above 6.9.5 (a string comparison would say otherwise) and below
+	// 6.10.0.
 	got = handFleet().Tally(TallyOptions{MinimumVersion: "6.10.0"})
-	if w := (map[GroupKey]int{g1: 0, g2: 1, g3: 0, g4: 0, g5: 1}); !reflect.DeepEqual(got.Outdated, w) {
+	if w := (map[GroupKey]int{g1: 0, g2: 1, g3: 1, g4: 0, g5: 1}); !reflect.DeepEqual(got.Outdated, w) {
 		t.Errorf("Outdated with minimum 6.10.0 = %v, want %v", got.Outdated, w)
 	}
 	got = handFleet().Tally(TallyOptions{MinimumVersion: "6.9.5"})
-	if w := (map[GroupKey]int{g1: 0, g2: 1, g3: 0, g4: 0, g5: 0}); !reflect.DeepEqual(got.Outdated, w) {
+	if w := (map[GroupKey]int{g1: 0, g2: 1, g3: 1, g4: 0, g5: 0}); !reflect.DeepEqual(got.Outdated, w) {
 		t.Errorf("Outdated with minimum 6.9.5 = %v, want %v", got.Outdated, w)
 	}
 
@@ -122,7 +124,8 @@ func TestOutdatedRule(t *testing.T) {
 		{"6.9.0.1", "6.9", false, false},
 		{"6.10", "6.9", false, false},
 		{"6.9", "6.10", true, true},
-		{"", "6.10", false, false},                 // unknown version is not outdated
+		{"", "6.10", false, true},                  // unknown version: isUpdated decides
+		{"", "6.10", true, false},                  // unknown version: isUpdated decides
 		{"6.10.1-beta", "6.10.2", true, false},     // non-numeric: isUpdated decides
 		{"6.10.1-beta", "6.10.2", false, true},     // non-numeric: isUpdated decides
 		{"6.9.1", "latest", false, true},           // non-numeric minimum: isUpdated decides
