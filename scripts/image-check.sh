@@ -20,10 +20,10 @@
 #
 # Usage: scripts/image-check.sh            (make image-check)
 # Environment:
-#   IMAGE_CHECK_DIR      work directory (default .build/image-check); buildah
-#                        storage and the Go caches of the build live there
-#   IMAGE_CHECK_FRESH=1  drop the Go module and build caches first, as on a
-#                        new machine
+#   IMAGE_CHECK_DIR      work directory (default .build/image-check): buildah's
+#                        image store (with the stand-ins, kept between runs)
+#                        and the Go module and build caches of the build
+#   IMAGE_CHECK_FRESH=1  start from an empty work directory, as on a new machine
 #   IMAGE_CHECK_CONTEXT  build context (default: the repository root)
 #   VERSION REVISION BRANCH BUILD_USER BUILD_DATE   passed as build arguments
 set -euo pipefail
@@ -63,13 +63,13 @@ fi
 if [[ ${IMAGE_CHECK_FRESH:-0} == 1 ]]; then
 	rm -rf "$work"
 fi
-# The image store is rebuilt every run (stand-ins take seconds); only the Go
-# caches under tmp/ are worth keeping between runs.
-rm -rf "$work/storage" "$work/run"
 mkdir -p "$work/storage" "$work/run" "$work/tmp"
 export TMPDIR=$work/tmp
 export BUILDAH_ISOLATION=chroot
 bh() { buildah --root "$work/storage" --runroot "$work/run" --storage-driver vfs "$@"; }
+
+# Containers left by an interrupted run.
+bh rm --all >/dev/null
 
 exporter_pid=
 run_pid=
@@ -128,7 +128,13 @@ copy_with_libs() {
 # image's environment (GOPATH=/go, GOTOOLCHAIN=local), a POSIX shell for RUN,
 # CA certificates for the module proxy, and root's passwd entry.
 standin_golang() {
-	local name=$1 ctr mnt
+	local name=$1 ctr mnt want have
+	# The stand-in must be the Go release the tag names, or the check would
+	# build with another compiler than the real image.
+	want=${name##*:}
+	want=go${want%%-*}
+	have=$(/usr/local/go/bin/go env GOVERSION)
+	[[ $have == "$want" || $have == "$want".* ]] || die "$name needs $want, /usr/local/go is $have"
 	ctr=$(bh from scratch)
 	containers+=("$ctr")
 	mnt=$(bh mount "$ctr")
@@ -148,6 +154,7 @@ standin_golang() {
 		--env GOTOOLCHAIN=local \
 		--env GOPATH=/go \
 		--workingdir /go \
+		--label "$fingerprint_label=$fingerprint" \
 		"$ctr"
 	bh commit --quiet --rm "$ctr" "$name" >/dev/null
 	untrack "$ctr"
@@ -186,20 +193,34 @@ standin_distroless_static() {
 		--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
 		--user 65532 \
 		--workingdir /home/nonroot \
+		--label "$fingerprint_label=$fingerprint" \
 		"$ctr"
 	bh commit --quiet --rm "$ctr" "$name" >/dev/null
 	untrack "$ctr"
 }
 
+# A stand-in is kept between runs while neither this script nor the host's Go
+# changed; assembling the Go one copies the whole toolchain.
+fingerprint=$( (cat "${BASH_SOURCE[0]}" /usr/local/go/VERSION) | sha256sum | cut -c1-16)
+fingerprint_label=org.safeconsole-exporter.image-check.fingerprint
+current() {
+	[[ $(bh inspect --type image --format "{{index .OCIv1.Config.Labels \"$fingerprint_label\"}}" "$1" 2>/dev/null) == "$fingerprint" ]]
+}
+
 final_base=
 for base in "${bases[@]}"; do
 	name=$(qualify "$base")
+	final_base=$name
+	if current "$name"; then
+		step "stand-in $name (kept from an earlier run)"
+		continue
+	fi
+	bh rmi -f "$name" >/dev/null 2>&1 || true
 	case $base in
 	golang:1.*-bookworm) step "stand-in $name (from /usr/local/go)"; standin_golang "$name" ;;
 	gcr.io/distroless/static-debian12:nonroot) step "stand-in $name"; standin_distroless_static "$name" ;;
 	*) die "no stand-in for base image $base; teach scripts/image-check.sh to assemble one" ;;
 	esac
-	final_base=$name
 done
 
 # ---- build -------------------------------------------------------------------
@@ -212,6 +233,8 @@ bh bud --pull=never --isolation chroot --layers=false \
 	--build-arg BUILD_USER="$build_user" \
 	--build-arg BUILD_DATE="$build_date" \
 	-f "$dockerfile" -t "$image" "$context"
+# The previous run's image, now untagged.
+bh rmi --prune >/dev/null 2>&1 || true
 
 # ---- image configuration -----------------------------------------------------
 
@@ -221,6 +244,7 @@ user=$(cfg '{{.OCIv1.Config.User}}')
 uid=${user%%:*}
 [[ $uid =~ ^[0-9]+$ ]] || die "image user '$user' is not numeric (Kubernetes runAsNonRoot cannot verify a name)"
 [[ $uid -ne 0 ]] || die "image runs as root (user '$user')"
+# shellcheck disable=SC2016 # a Go template, not a shell expansion
 cfg '{{range $p, $_ := .OCIv1.Config.ExposedPorts}}{{$p}} {{end}}' | grep -qw '10150/tcp' ||
 	die "port 10150/tcp is not exposed"
 mapfile -t entrypoint < <(cfg '{{range .OCIv1.Config.Entrypoint}}{{.}}{{"\n"}}{{end}}')
@@ -302,6 +326,7 @@ done
 kill -0 "$run_pid" 2>/dev/null && die "exporter still running 10s after SIGTERM"
 rc=0
 wait "$run_pid" || rc=$?
-run_pid= exporter_pid=
+run_pid=''
+exporter_pid=''
 [[ $rc -eq 0 ]] || die "exporter exited with status $rc after SIGTERM: $(tail -n 5 "$work/exporter.log")"
 step "image check passed"
