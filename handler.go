@@ -22,7 +22,7 @@ type scrapeCollector interface {
 // deadline, as blackbox_exporter's /probe does.
 type metricsHandler struct {
 	own             prometheus.Gatherer
-	collector       scrapeCollector
+	collector       scrapeCollector // nil: the exporter's own metrics only
 	fallbackTimeout time.Duration
 	timeoutOffset   time.Duration
 	inFlight        chan struct{} // nil: unbounded
@@ -38,14 +38,21 @@ func newMetricsHandler(own prometheus.Gatherer, c scrapeCollector, fallback, off
 }
 
 func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.inFlight != nil {
-		select {
-		case h.inFlight <- struct{}{}:
-			defer func() { <-h.inFlight }()
-		default:
-			http.Error(w, "too many concurrent scrapes (--web.max-requests)", http.StatusServiceUnavailable)
-			return
-		}
+	release, ok := acquire(h.inFlight)
+	if !ok {
+		http.Error(w, "too many concurrent scrapes (--web.max-requests)", http.StatusServiceUnavailable)
+		return
+	}
+	defer release()
+	opts := promhttp.HandlerOpts{
+		ErrorLog:      promhttpLogger{h.logger},
+		ErrorHandling: promhttp.ContinueOnError,
+	}
+	if h.collector == nil {
+		// Only a module file is configured: servers are read through
+		// /probe, and /metrics is the exporter's own.
+		promhttp.HandlerFor(h.own, opts).ServeHTTP(w, r)
+		return
 	}
 	timeout := scrapeTimeout(r, h.fallbackTimeout, h.timeoutOffset)
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -59,10 +66,21 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The scrape's registry is gathered first so that the exporter's own
 	// request counters already include this scrape's requests.
-	promhttp.HandlerFor(prometheus.Gatherers{reg, h.own}, promhttp.HandlerOpts{
-		ErrorLog:      promhttpLogger{h.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-	}).ServeHTTP(w, r)
+	promhttp.HandlerFor(prometheus.Gatherers{reg, h.own}, opts).ServeHTTP(w, r)
+}
+
+// acquire takes a slot of the shared --web.max-requests limit; ok is
+// false when all are taken. A nil limit always admits.
+func acquire(inFlight chan struct{}) (release func(), ok bool) {
+	if inFlight == nil {
+		return func() {}, true
+	}
+	select {
+	case inFlight <- struct{}{}:
+		return func() { <-inFlight }, true
+	default:
+		return nil, false
+	}
 }
 
 // scrapeTimeout is the Prometheus scrape timeout header minus offset (so
