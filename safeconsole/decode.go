@@ -85,8 +85,8 @@ type PageDecoder struct {
 	// personal data and otherwise dropped as early as possible.
 	WantOwner bool
 
-	parser fastjson.Parser
 	intern map[string]string
+	listScratch
 }
 
 // NewPageDecoder returns a decoder.
@@ -120,44 +120,7 @@ func (d *PageDecoder) Decode(body []byte, p *Page) error {
 	if d.intern == nil {
 		d.intern = make(map[string]string)
 	}
-	root, err := d.parser.ParseBytes(body)
-	if err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	obj, err := root.Object()
-	if err != nil {
-		return fmt.Errorf("answer is not a JSON object but %s", root.Type())
-	}
-	if err := checkSuccess(obj); err != nil {
-		return err
-	}
-	tv := obj.Get("total")
-	if tv == nil {
-		return errors.New(`answer has no "total"`)
-	}
-	total, err := intValue(tv)
-	if err != nil {
-		return fmt.Errorf(`"total": %w`, err)
-	}
-	if total < 0 || total > MaxReportedTotal {
-		return fmt.Errorf(`"total" %d is out of range (0 to %d)`, total, MaxReportedTotal)
-	}
-	p.Total = total
-
-	rv := obj.Get("response")
-	if rv == nil || rv.Type() == fastjson.TypeNull {
-		return nil // an empty list; the caller compares with total
-	}
-	entries, err := rv.Array()
-	if err != nil {
-		return fmt.Errorf(`"response" is %s, not a list`, rv.Type())
-	}
-	for i, ev := range entries {
-		if err := d.decodeUser(ev, p); err != nil {
-			return fmt.Errorf("entry %d: %w", i, err)
-		}
-	}
-	return nil
+	return d.decodeList(body, p)
 }
 
 func checkSuccess(obj *fastjson.Object) error {
@@ -182,168 +145,12 @@ func checkSuccess(obj *fastjson.Object) error {
 	}
 }
 
-func (d *PageDecoder) decodeUser(ev *fastjson.Value, p *Page) error {
-	obj, err := ev.Object()
-	if err != nil {
-		return fmt.Errorf("entry is %s, not an object", ev.Type())
-	}
-	u := User{}
-	var (
-		sticks  *fastjson.Value
-		haveID  bool
-		userIdx = len(p.Users)
-		ferr    error
-	)
-	obj.Visit(func(key []byte, v *fastjson.Value) {
-		if ferr != nil {
-			return
-		}
-		switch string(key) {
-		case "id":
-			u.ID, ferr = intValue(v)
-			haveID = ferr == nil
-			if ferr != nil {
-				ferr = fmt.Errorf(`"id": %w`, ferr)
-			}
-		case "ou":
-			if v.Type() == fastjson.TypeNull {
-				return
-			}
-			u.OU, ferr = intValue(v)
-			u.HasOU = ferr == nil
-			if ferr != nil {
-				ferr = fmt.Errorf(`"ou": %w`, ferr)
-			}
-		case "geolocation":
-			u.Country, ferr = d.country(v)
-		case "safesticks":
-			sticks = v
-		}
-	})
-	if ferr != nil {
-		return ferr
-	}
-	if !haveID {
-		return errors.New(`entry has no "id"`)
-	}
-	p.Users = append(p.Users, u)
-	if sticks == nil || sticks.Type() == fastjson.TypeNull {
-		return nil
-	}
-	list, err := sticks.Array()
-	if err != nil {
-		return fmt.Errorf(`user %d: "safesticks" is %s, not a list`, u.ID, sticks.Type())
-	}
-	for j, sv := range list {
-		if err := d.decodeDevice(sv, userIdx, p); err != nil {
-			return fmt.Errorf("user %d: safestick %d: %w", u.ID, j, err)
-		}
-	}
-	return nil
-}
-
-func (d *PageDecoder) decodeDevice(sv *fastjson.Value, userIdx int, p *Page) error {
-	obj, err := sv.Object()
-	if err != nil {
-		return fmt.Errorf("is %s, not an object", sv.Type())
-	}
-	dev := Device{User: userIdx}
-	var ferr error
-	obj.Visit(func(key []byte, v *fastjson.Value) {
-		if ferr != nil {
-			return
-		}
-		switch string(key) {
-		case "serial":
-			var b []byte
-			if b, ferr = stringBytes(v); ferr == nil {
-				dev.Serial = toValidUTF8(string(b))
-			}
-		case "safeStickStatus":
-			dev.Status, ferr = d.optionalString(v)
-		case "version":
-			dev.Version, ferr = d.optionalString(v)
-		case "isOnline":
-			dev.Online, ferr = optionalBool(v)
-		case "isUpdated":
-			dev.Updated, ferr = optionalBool(v)
-		case "lastUsed":
-			dev.LastUsed, dev.Used, ferr = optionalTime(v)
-		case "geolocation":
-			dev.Country, ferr = d.country(v)
-		case "owner":
-			if d.WantOwner && v.Type() == fastjson.TypeString {
-				b, _ := v.StringBytes()
-				dev.Owner = toValidUTF8(string(b))
-			}
-		default:
-			return
-		}
-		if ferr != nil {
-			ferr = fmt.Errorf("%q: %w", key, ferr)
-		}
-	})
-	if ferr != nil {
-		return ferr
-	}
-	if dev.Serial == "" {
-		return errors.New(`drive has no "serial"`)
-	}
-	p.Devices = append(p.Devices, dev)
-	return nil
-}
-
-// country reads geolocation.country; a missing or null geolocation is "".
-func (d *PageDecoder) country(v *fastjson.Value) (string, error) {
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return "", nil
-	case fastjson.TypeObject:
-	default:
-		return "", fmt.Errorf(`"geolocation" is %s, not an object`, v.Type())
-	}
-	cv := v.Get("country")
-	if cv == nil {
-		return "", nil
-	}
-	s, err := d.optionalString(cv)
-	if err != nil {
-		return "", fmt.Errorf(`"geolocation.country": %w`, err)
-	}
-	return s, nil
-}
-
-func (d *PageDecoder) optionalString(v *fastjson.Value) (string, error) {
-	if v.Type() == fastjson.TypeNull {
-		return "", nil
-	}
-	b, err := stringBytes(v)
-	if err != nil {
-		return "", err
-	}
-	if len(b) == 0 {
-		return "", nil
-	}
-	return d.internBytes(b), nil
-}
-
 func stringBytes(v *fastjson.Value) ([]byte, error) {
 	if v.Type() != fastjson.TypeString {
 		return nil, fmt.Errorf("is %s, not a string", v.Type())
 	}
 	b, _ := v.StringBytes()
 	return b, nil
-}
-
-func optionalBool(v *fastjson.Value) (bool, error) {
-	switch v.Type() {
-	case fastjson.TypeTrue:
-		return true, nil
-	case fastjson.TypeFalse, fastjson.TypeNull:
-		return false, nil
-	default:
-		return false, fmt.Errorf("is %s, not a boolean", v.Type())
-	}
 }
 
 // intValue reads a JSON number that must be a whole number within int64.
@@ -358,25 +165,6 @@ func intValue(v *fastjson.Value) (int64, error) {
 		return 0, fmt.Errorf("%s is not a whole number in range", truncate(v.String(), 40))
 	}
 	return n, nil
-}
-
-// optionalTime reads a timestamp; null, "" or a missing field mean "never".
-func optionalTime(v *fastjson.Value) (int64, bool, error) {
-	if v.Type() == fastjson.TypeNull {
-		return 0, false, nil
-	}
-	b, err := stringBytes(v)
-	if err != nil {
-		return 0, false, err
-	}
-	if len(b) == 0 {
-		return 0, false, nil
-	}
-	sec, err := ParseTimestamp(b)
-	if err != nil {
-		return 0, false, err
-	}
-	return sec, true, nil
 }
 
 // ParseTimestamp parses SafeConsole's timestamps ("2020-08-31T19:58:14Z")
