@@ -13,7 +13,7 @@
 
 PROMTOOL ?= $(TOOLS_BIN)/promtool
 
-# TEST_TARGETS += test-examples  (enabled once dashboards/safeconsole-fleet.json is on main)
+TEST_TARGETS += test-examples
 
 .PHONY: examples-generate test-examples
 
