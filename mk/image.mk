@@ -32,7 +32,8 @@ image:
 image-check:
 	$(IMAGE_STAMP) scripts/image-check.sh
 
-# Measured on the 2-core CI machine: about 1 minute with buildah installed and
-# cold Go caches (the module download and the build inside the builder stage
-# dominate), plus about 20 seconds to install buildah on a new machine.
+# Measured on the two-core machine: about 1 minute with cold Go caches when
+# idle (the Go build in the builder stage is most of it; several minutes when
+# other builds compete for the cores), about 10 s when repeated, plus about
+# 20 s to install buildah on a new machine.
 TEST_TARGETS += image-check
