@@ -35,6 +35,7 @@ test-rules: $(PROMTOOL)
 	$(PROMTOOL) test rules $(RULE_TEST_FILES)
 
 test-dashboards:
+	cd tools && $(GO) vet ./dashboardcheck/
 	cd tools && $(GO) test -count=1 ./dashboardcheck/
 
 test-alertmanager: $(AMTOOL)
