@@ -1,0 +1,305 @@
+// Package bench measures the exporter at fleet scale against the simulated
+// SafeConsole server: scrape wall time against the fetch floor, the
+// exporter's CPU and allocations per drive, the heap a scrape needs, the
+// exposition's size and rendering time, and the exporter's decoder against
+// encoding/json. cmd/scbench is its command line; `make bench` runs it.
+//
+// Every scrape it measures is also checked against the simulator's ground
+// truth (safeconsoletest.Fleet.Tally): a fast wrong answer fails the run.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
+	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole/safeconsoletest"
+)
+
+// Config selects what Run measures.
+type Config struct {
+	Sizes       []int         // fleet sizes in drives
+	Latency     time.Duration // injected per request by the simulator
+	PageSize    int           // 0: safeconsole.DefaultPageSize
+	Concurrency int           // 0: safeconsole.DefaultConcurrency
+	Runs        int           // measured scrapes per size and setting; medians are reported
+	Seed        int64         // fleet seed
+	Timeout     time.Duration // per scrape; generous, this measures rather than enforces
+
+	// DecoderSize is the fleet whose pages the decoders are compared on
+	// (0: the largest of Sizes); DecoderRounds how many times each decodes
+	// them (the least CPU is kept).
+	DecoderSize   int
+	DecoderRounds int
+
+	// SweepPageSizes x SweepConcurrency are scraped at SweepSize drives
+	// (per-drive series off) to show the trade-off between API requests
+	// and scrape time; empty: no sweep.
+	SweepSize        int
+	SweepPageSizes   []int
+	SweepConcurrency []int
+	SweepRuns        int
+
+	Log io.Writer // progress; nil: none
+}
+
+func (c *Config) defaults() {
+	if len(c.Sizes) == 0 {
+		c.Sizes = []int{1000, 10000, 100000}
+	}
+	if c.PageSize == 0 {
+		c.PageSize = safeconsole.DefaultPageSize
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = safeconsole.DefaultConcurrency
+	}
+	if c.Runs <= 0 {
+		c.Runs = 5
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	if c.DecoderSize == 0 {
+		for _, n := range c.Sizes {
+			c.DecoderSize = max(c.DecoderSize, n)
+		}
+	}
+	if c.DecoderRounds <= 0 {
+		c.DecoderRounds = 5
+	}
+	if c.SweepRuns <= 0 {
+		c.SweepRuns = 1
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// SizeResult is everything measured at one fleet size.
+type SizeResult struct {
+	Drives, Users, Pages int
+	Requests             int   // per scrape, as the exporter counted them
+	SimRequests          int64 // per scrape, as the simulator counted them
+	FloorWall, FloorCPU  []time.Duration
+	FloorPeakHeap        []uint64
+	Off, On              []scrapeResult
+	IdleHeap             []uint64
+	SimCPU               []time.Duration // the simulator's CPU per scrape (per-drive series off)
+}
+
+// SweepResult is one page size x concurrency setting.
+type SweepResult struct {
+	PageSize, Concurrency int
+	Requests              int
+	Wall                  time.Duration // median
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Config   Config
+	Machine  Machine
+	Sizes    []SizeResult
+	Decoders []decoderResult
+	Sweep    []SweepResult
+	Started  time.Time
+	Took     time.Duration
+}
+
+// Run measures every configured size, checking each scrape's result against
+// the ground truth. The process must have called MaybeServeSimulator first.
+func Run(cfg Config) (*Report, error) {
+	cfg.defaults()
+	rep := &Report{Config: cfg, Machine: describeMachine(), Started: time.Now()}
+	for _, n := range cfg.Sizes {
+		sr, err := runSize(&cfg, n, rep)
+		if err != nil {
+			return nil, fmt.Errorf("%d drives: %w", n, err)
+		}
+		rep.Sizes = append(rep.Sizes, *sr)
+	}
+	rep.Machine.LoadEnd = loadAverage()
+	rep.Took = time.Since(rep.Started)
+	return rep, nil
+}
+
+func logf(cfg *Config, format string, args ...any) {
+	fmt.Fprintf(cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
+	logf(cfg, "%d drives: starting the simulator (latency %v)", n, cfg.Latency)
+	sim, err := startSimulator(n, cfg.Latency, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.Close()
+
+	fleet := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: cfg.Seed, Devices: n})
+	truth := newGroundTruth(fleet)
+	sr := &SizeResult{Drives: truth.devices, Users: truth.users}
+	sr.Pages = (truth.users + cfg.PageSize - 1) / cfg.PageSize
+	fleet = nil
+
+	on, err := newExporter(sim.URL, cfg.PageSize, cfg.Concurrency, true, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	off, err := newExporter(sim.URL, cfg.PageSize, cfg.Concurrency, false, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	floor, err := newFloorFetcher(sim.URL, cfg.PageSize, cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+
+	// Unmeasured scrapes of each kind warm connections and the simulator's
+	// sort cache; the second is checked against the ground truth. (The
+	// first scrape over new connections stays reachable from the
+	// transport's connection goroutines until the next one; a long-running
+	// exporter is past that.)
+	logf(cfg, "%d drives: checking a scrape against the ground truth", n)
+	for _, e := range []*exporter{on, off} {
+		if _, err := e.scrape(nil); err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		r, err := e.scrape(&buf)
+		if err != nil {
+			return nil, err
+		}
+		devices := e == on
+		if err := truth.verify(buf.Bytes(), devices); err != nil {
+			return nil, fmt.Errorf("per-drive series %v: %w", devices, err)
+		}
+		if got, err := requestsReported(buf.Bytes()); err != nil || got != r.requests {
+			return nil, fmt.Errorf("safeconsole_scrape_requests = %d (%v), the scan made %d", got, err, r.requests)
+		}
+	}
+	if _, err := floor.fetch(context.Background()); err != nil {
+		return nil, err
+	}
+	truth = nil
+
+	for run := 0; run < cfg.Runs; run++ {
+		logf(cfg, "%d drives: run %d of %d", n, run+1, cfg.Runs)
+		// The floor.
+		idleHeap()
+		hs := startHeapSampler()
+		cpu0, t0 := processCPU(), time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		reqs, err := floor.fetch(ctx)
+		cancel()
+		t1, cpu1 := time.Now(), processCPU()
+		peak, _ := hs.Stop()
+		if err != nil {
+			return nil, err
+		}
+		sr.FloorWall = append(sr.FloorWall, t1.Sub(t0))
+		sr.FloorCPU = append(sr.FloorCPU, cpu1-cpu0)
+		sr.FloorPeakHeap = append(sr.FloorPeakHeap, peak)
+
+		// The exporter, per-drive series off, then on.
+		sr.IdleHeap = append(sr.IdleHeap, idleHeap())
+		simCPU0, err := sim.CPU()
+		if err != nil {
+			return nil, err
+		}
+		simReq0, err := sim.Requests()
+		if err != nil {
+			return nil, err
+		}
+		r, err := off.scrape(nil)
+		if err != nil {
+			return nil, err
+		}
+		simReq1, err := sim.Requests()
+		if err != nil {
+			return nil, err
+		}
+		simCPU1, err := sim.CPU()
+		if err != nil {
+			return nil, err
+		}
+		sr.SimCPU = append(sr.SimCPU, simCPU1-simCPU0)
+		sr.SimRequests = simReq1 - simReq0
+		sr.Requests = r.requests
+		if reqs != r.requests || int64(r.requests) != sr.SimRequests {
+			return nil, fmt.Errorf("the floor made %d requests, the exporter counted %d and the simulator served %d: they must agree",
+				reqs, r.requests, sr.SimRequests)
+		}
+		if r.res.Devices != sr.Drives {
+			return nil, fmt.Errorf("scrape read %d drives, the fleet has %d", r.res.Devices, sr.Drives)
+		}
+		sr.Off = append(sr.Off, r)
+
+		idleHeap()
+		r, err = on.scrape(nil)
+		if err != nil {
+			return nil, err
+		}
+		sr.On = append(sr.On, r)
+	}
+
+	if n == cfg.DecoderSize {
+		logf(cfg, "%d drives: comparing decoders on the same pages", n)
+		pages, err := FetchPages(sim.URL, safeconsoletest.DefaultToken, cfg.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		ous, err := fetchOUs(sim.URL)
+		if err != nil {
+			return nil, err
+		}
+		rep.Decoders, err = compareDecoders(pages, ous, sr.Drives, cfg.DecoderRounds)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n == cfg.SweepSize && len(cfg.SweepPageSizes) > 0 {
+		rep.Sweep, err = sweep(cfg, sim.URL, sr.Drives)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sr, nil
+}
+
+// sweep scrapes with every page size x concurrency setting.
+func sweep(cfg *Config, url string, drives int) ([]SweepResult, error) {
+	var out []SweepResult
+	for _, ps := range cfg.SweepPageSizes {
+		for _, conc := range cfg.SweepConcurrency {
+			logf(cfg, "sweep: page size %d, concurrency %d", ps, conc)
+			e, err := newExporter(url, ps, conc, false, cfg.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := e.scrape(nil); err != nil { // warm the connections
+				return nil, err
+			}
+			var walls []time.Duration
+			res := SweepResult{PageSize: ps, Concurrency: conc}
+			for run := 0; run < cfg.SweepRuns; run++ {
+				r, err := e.scrape(nil)
+				if err != nil {
+					return nil, err
+				}
+				if r.res.Devices != drives {
+					return nil, fmt.Errorf("sweep scrape read %d drives, want %d", r.res.Devices, drives)
+				}
+				walls = append(walls, r.wall)
+				res.Requests = r.requests
+			}
+			res.Wall = median(walls)
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
