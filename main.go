@@ -240,6 +240,8 @@ func newExporter(s *settings, logger log.Logger) (ex *exporter, err error) {
 			return ex, fmt.Errorf("configuring the collector: %w", err)
 		}
 		single = coll
+	} else if s.tokenFile != "" || s.token != "" {
+		level.Warn(logger).Log("msg", "a token is set by --safeconsole.token-file or "+tokenEnvVar+" but no --safeconsole.url: /metrics reads no server; modules read theirs through /probe with their own token_file")
 	}
 
 	mux := http.NewServeMux()

@@ -66,8 +66,8 @@ func newProbeEnv(t *testing.T, extraFlags ...string) *probeEnv {
 	e.alphaToken = safeconsoletest.MakeToken(exp, map[string]any{"realm": "alpha"})
 	e.betaToken = safeconsoletest.MakeToken(exp, map[string]any{"realm": "beta"})
 	e.otherToken = safeconsoletest.MakeToken(exp, map[string]any{"realm": "other"})
-	e.alpha = safeconsoletest.NewServer(safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 11, Devices: 1200}), safeconsoletest.WithToken(e.alphaToken))
-	e.beta = safeconsoletest.NewServer(safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 22, Devices: 450}), safeconsoletest.WithToken(e.betaToken))
+	e.alpha = safeconsoletest.NewServer(safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 11, Devices: 500}), safeconsoletest.WithToken(e.alphaToken))
+	e.beta = safeconsoletest.NewServer(safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 22, Devices: 300}), safeconsoletest.WithToken(e.betaToken))
 	e.other = safeconsoletest.NewServer(safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 33, Devices: 40}), safeconsoletest.WithToken(e.otherToken))
 	t.Cleanup(e.alpha.Close)
 	t.Cleanup(e.beta.Close)
@@ -108,7 +108,7 @@ func (e *probeEnv) goodModules() string {
     targets: [%s]
     allow_insecure_http: true
     token_file: alpha.token
-    page_size: 100
+    page_size: 50
     concurrency: 3
   beta:
     target_pattern: '^http://127\.0\.0\.1:%s$'
@@ -366,8 +366,9 @@ func TestProbeDeadline(t *testing.T) {
 	}
 }
 
-// waitingCollections counts goroutines waiting in the collector for a
-// collection: the probe that started it and every probe that joined it.
+// waitingCollections counts goroutines waiting in a collector for a
+// collection: the one that started it and every one that joined it. The
+// collector offers no hook for this, and the stacks say it exactly.
 func waitingCollections() int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -396,6 +397,8 @@ func TestProbeOverlappingProbesShareOneCollection(t *testing.T) {
 	// so that they overlap for certain, whatever the machine's speed.
 	const probes = 6
 	release := make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseAll) // before the servers close, should the test stop early
 	e.alpha.OnPage(func(page int) {
 		if page == 0 {
 			<-release
@@ -411,11 +414,10 @@ func TestProbeOverlappingProbesShareOneCollection(t *testing.T) {
 				http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"300"}})
 		})
 	}
-	for waitingCollections()-before < probes {
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
+	probeWaitFor(t, "all probes to wait for the collection", e.logs, func() bool {
+		return waitingCollections()-before >= probes
+	})
+	releaseAll()
 	wg.Wait()
 	e.alpha.OnPage(nil)
 
