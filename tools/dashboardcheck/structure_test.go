@@ -242,12 +242,10 @@ func TestNoHardcodedDatasource(t *testing.T) {
 }
 
 // TestTargetsFilteredAndIntervals checks every query selects only the
-// chosen jobs and instances, and that every range is one of Grafana's
-// interval variables: $__rate_interval for rate and irate (at least four
-// scrapes whatever the zoom), $__rate_interval or $__range for increase.
+// chosen jobs and instances, and that every range is $__rate_interval inside
+// rate, irate or increase: at least four scrapes whatever the zoom.
 func TestTargetsFilteredAndIntervals(t *testing.T) {
 	rateInterval, _ := time.ParseDuration(SentinelRateInterval)
-	rangeInterval, _ := time.ParseDuration(SentinelRange)
 	for _, pt := range loadDashboard(t).Targets() {
 		e, err := ParseQuery(pt.Target.Expr, SentinelValues)
 		if err != nil {
@@ -270,11 +268,8 @@ func TestTargetsFilteredAndIntervals(t *testing.T) {
 						fn = call.Func.Name
 					}
 				}
-				switch {
-				case (fn == "rate" || fn == "irate") && n.Range == rateInterval:
-				case fn == "increase" && (n.Range == rateInterval || n.Range == rangeInterval):
-				default:
-					t.Errorf("%s: range %s in %s() must be $__rate_interval (or $__range for increase)", pt.Name(), n, fn)
+				if !slices.Contains([]string{"rate", "irate", "increase"}, fn) || n.Range != rateInterval {
+					t.Errorf("%s: range %s in %s(): want $__rate_interval inside rate, irate or increase", pt.Name(), n, fn)
 				}
 			case *parser.VectorSelector:
 				name, _ := MetricName(n)
