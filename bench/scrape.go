@@ -30,9 +30,12 @@ type timedScanner struct {
 	start, end       time.Time
 	cpuStart, cpuEnd time.Duration
 	memStart, memEnd runtimeCounters
-	res              *safeconsole.ScanResult
-	err              error
-	passes           int
+	// res is a copy: the pointer Scan returns points into the scan's own
+	// state (its dedupe maps and, through the visit function, the
+	// collection), which would stay reachable for as long as it is held.
+	res    safeconsole.ScanResult
+	err    error
+	passes int
 }
 
 func (t *timedScanner) Scan(ctx context.Context, visit safeconsole.VisitFunc) (*safeconsole.ScanResult, error) {
@@ -45,7 +48,10 @@ func (t *timedScanner) Scan(ctx context.Context, visit safeconsole.VisitFunc) (*
 		t.start, t.cpuStart, t.memStart = start, cpu, mem
 	}
 	t.end, t.cpuEnd, t.memEnd = end, cpuEnd, memEnd
-	t.res, t.err = res, err
+	if res != nil {
+		t.res = *res
+	}
+	t.err = err
 	t.passes++
 	return res, err
 }
@@ -55,7 +61,7 @@ func (t *timedScanner) TokenExpiry() (time.Time, bool, error) { return t.c.Token
 func (t *timedScanner) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.passes, t.res, t.err = 0, nil, nil
+	t.passes, t.res, t.err = 0, safeconsole.ScanResult{}, nil
 }
 
 // exporter is the exporter as main wires it: one client, a collector, and
@@ -132,7 +138,7 @@ type scrapeResult struct {
 	bytes                      int64
 	peakHeap, liveHeap         uint64
 	requests                   int
-	res                        *safeconsole.ScanResult
+	res                        safeconsole.ScanResult
 }
 
 // scrape serves one /metrics request the way Prometheus sends it (plain
