@@ -203,9 +203,22 @@ func (c *collectorCache) get(key cacheKey, build func() (*collector.Collector, e
 	for c.order.Len() > c.max {
 		oldest := c.order.Back()
 		c.order.Remove(oldest)
-		delete(c.items, oldest.Value.(*cacheEntry).key)
+		e := oldest.Value.(*cacheEntry)
+		delete(c.items, e.key)
+		// A probe still running on it finishes; only idle connections go.
+		e.coll.CloseIdleConnections()
 	}
 	return coll, nil
+}
+
+// closeIdle releases every cached collector's idle connections, for a cache
+// that a reload has replaced.
+func (c *collectorCache) closeIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.order.Front(); e != nil; e = e.Next() {
+		e.Value.(*cacheEntry).coll.CloseIdleConnections()
+	}
 }
 
 func (c *collectorCache) len() int {

@@ -685,3 +685,30 @@ func probeWaitFor(t *testing.T, what string, logs *probeLogBuffer, cond func() b
 	}
 	t.Fatalf("gave up waiting for %s; log:\n%s", what, logs.String())
 }
+
+// idleCounter is a scanner that only counts CloseIdleConnections calls.
+type idleCounter struct {
+	collector.Scanner
+	closed *int
+}
+
+func (i idleCounter) CloseIdleConnections() { *i.closed++ }
+
+func TestEvictedCollectorsReleaseIdleConnections(t *testing.T) {
+	c := newCollectorCache(1)
+	closed := map[string]*int{"a": new(int), "b": new(int)}
+	for _, target := range []string{"a", "b"} {
+		if _, err := c.get(cacheKey{module: "m", target: target}, func() (*collector.Collector, error) {
+			return collector.New(idleCounter{closed: closed[target]}, collector.Options{})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *closed["a"] != 1 || *closed["b"] != 0 {
+		t.Errorf("after evicting a: closed a=%d b=%d, want 1 and 0", *closed["a"], *closed["b"])
+	}
+	c.closeIdle() // as a reload does with the cache it replaces
+	if *closed["b"] != 1 {
+		t.Errorf("closeIdle did not release b's connections")
+	}
+}

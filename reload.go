@@ -78,7 +78,9 @@ func (r *configReloader) Reload() error {
 		}
 		return err
 	}
-	r.cur.Store(&loadedConfig{cfg: cfg, collectors: newCollectorCache(r.cacheSize)})
+	if old := r.cur.Swap(&loadedConfig{cfg: cfg, collectors: newCollectorCache(r.cacheSize)}); old != nil {
+		old.collectors.closeIdle()
+	}
 	r.ok.Set(1)
 	r.okAt.SetToCurrentTime()
 	level.Info(r.logger).Log("msg", "module file loaded", "file", r.path, "modules", strings.Join(cfg.ModuleNames(), ","))

@@ -226,3 +226,11 @@ func (c *Collector) shouldRescan(ctx context.Context, res *safeconsole.ScanResul
 	}
 	return true, "the list changed while it was paged"
 }
+
+// CloseIdleConnections releases the scanner's idle connections when it has
+// any, for a collector that is being dropped.
+func (c *Collector) CloseIdleConnections() {
+	if ic, ok := c.scanner.(interface{ CloseIdleConnections() }); ok {
+		ic.CloseIdleConnections()
+	}
+}

@@ -213,6 +213,10 @@ func (cfg *Config) setDefaults() error {
 	return nil
 }
 
+// CloseIdleConnections closes the client's idle keep-alive connections, for
+// a client that is being dropped (a probe target evicted or reloaded).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Host is the server's host[:port], fit for a label.
 func (c *Client) Host() string { return c.host }
 
