@@ -2,7 +2,6 @@ package collector
 
 import (
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -81,18 +80,31 @@ type groupKey struct {
 	version string
 }
 
-type statusKey struct {
-	group  groupKey
-	status string
-}
-
 type groupStats struct {
+	// statuses counts drives by status label; a group has a handful, so a
+	// short list beats a map lookup per drive.
+	statuses                              []statusCount
 	online, disabled, outdated, neverSeen uint64
 	// buckets holds per-bound counts (not cumulative); the last slot counts
 	// ages above the highest bound.
 	buckets []uint64
 	sum     float64
 	count   uint64
+}
+
+type statusCount struct {
+	label string
+	n     uint64
+}
+
+func (g *groupStats) addStatus(label string) {
+	for i := range g.statuses {
+		if g.statuses[i].label == label {
+			g.statuses[i].n++
+			return
+		}
+	}
+	g.statuses = append(g.statuses, statusCount{label, 1})
 }
 
 type deviceRecord struct {
@@ -107,16 +119,18 @@ type deviceRecord struct {
 // grows with the number of label combinations, not with the fleet (the
 // per-drive records aside, which exist only when those series are on).
 type aggregator struct {
-	c        *Collector
-	now      int64
-	bounds   []float64
-	groups   map[groupKey]*groupStats
-	statuses map[statusKey]uint64
-	users    map[ouRef]uint64
-	devices  []deviceRecord
+	c       *Collector
+	now     int64
+	bounds  []float64
+	groups  map[groupKey]*groupStats
+	users   map[ouRef]uint64
+	devices []deviceRecord
 
 	statusLabel map[string]string
-	outdatedFor map[string]int8 // version -> 1 outdated, 0 not, -1 not comparable
+	// lastStatus and lastLabel short-cut statusLabel: most drives share
+	// one status, and the decoder interns it.
+	lastStatus, lastLabel string
+	outdatedFor           map[string]int8 // version -> 1 outdated, 0 not, -1 not comparable
 }
 
 func newAggregator(c *Collector, now time.Time) *aggregator {
@@ -125,7 +139,6 @@ func newAggregator(c *Collector, now time.Time) *aggregator {
 		now:         now.Unix(),
 		bounds:      c.opts.LastSeenBuckets,
 		groups:      make(map[groupKey]*groupStats),
-		statuses:    make(map[statusKey]uint64),
 		users:       make(map[ouRef]uint64),
 		statusLabel: make(map[string]string),
 		outdatedFor: make(map[string]int8),
@@ -133,6 +146,12 @@ func newAggregator(c *Collector, now time.Time) *aggregator {
 }
 
 func (a *aggregator) visit(p *safeconsole.Page) {
+	if a.c.opts.Devices && a.devices == nil && len(p.Users) > 0 {
+		// Size the per-drive records for the whole list from the first
+		// page, rather than doubling (and copying) them up to it.
+		perUser := float64(len(p.Devices)) / float64(len(p.Users))
+		a.devices = make([]deviceRecord, 0, int(float64(p.Total)*perUser*1.05)+len(p.Devices))
+	}
 	for i := range p.Users {
 		u := &p.Users[i]
 		a.users[ouRef{u.OU, u.HasOU}]++
@@ -157,8 +176,12 @@ func (a *aggregator) visit(p *safeconsole.Page) {
 			g = &groupStats{buckets: make([]uint64, len(a.bounds)+1)}
 			a.groups[key] = g
 		}
-		status := a.label(d.Status)
-		a.statuses[statusKey{key, status}]++
+		status := a.lastLabel
+		if d.Status != a.lastStatus || status == "" {
+			status = a.label(d.Status)
+			a.lastStatus, a.lastLabel = d.Status, status
+		}
+		g.addStatus(status)
 		if d.Online {
 			g.online++
 		}
@@ -174,7 +197,11 @@ func (a *aggregator) visit(p *safeconsole.Page) {
 			if age < 0 {
 				age = 0 // a clock ahead of ours: seen just now
 			}
-			g.buckets[sort.SearchFloat64s(a.bounds, age)]++
+			b := 0 // the first bound >= age, as sort.SearchFloat64s finds it
+			for b < len(a.bounds) && a.bounds[b] < age {
+				b++
+			}
+			g.buckets[b]++
 			g.sum += age
 			g.count++
 		} else {
@@ -259,7 +286,7 @@ func (a *aggregator) finish(snap *snapshot, ous map[int64]string) {
 	f := &fleet{
 		bounds:   a.bounds,
 		groups:   make(map[[3]string]*groupStats, len(a.groups)),
-		statuses: make(map[[4]string]uint64, len(a.statuses)),
+		statuses: make(map[[4]string]uint64, len(a.groups)),
 		users:    make(map[string]uint64, len(a.users)),
 		devices:  a.devices,
 	}
@@ -271,8 +298,11 @@ func (a *aggregator) finish(snap *snapshot, ous map[int64]string) {
 			f.groups[lk] = g
 		}
 	}
-	for k, n := range a.statuses {
-		f.statuses[[4]string{name(k.group.ou), k.group.country, k.group.version, k.status}] += n
+	for k, g := range a.groups {
+		ou := name(k.ou)
+		for _, sc := range g.statuses {
+			f.statuses[[4]string{ou, k.country, k.version, sc.label}] += sc.n
+		}
 	}
 	for k, n := range a.users {
 		f.users[name(k)] += n

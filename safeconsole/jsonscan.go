@@ -99,6 +99,13 @@ func quoteByte(c byte) string {
 
 // ws skips whitespace and returns the next byte, 0 at the end.
 func (s *jsonScanner) ws() byte {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i] // compact JSON: nothing to skip
+	}
+	return s.wsSlow()
+}
+
+func (s *jsonScanner) wsSlow() byte {
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		if c > ' ' {
@@ -186,17 +193,24 @@ func (s *jsonScanner) key(buf *[]byte) []byte {
 		s.unexpected("'\"' beginning an object key")
 		return nil
 	}
-	raw, esc := s.rawString()
-	if s.ws() != ':' {
-		s.unexpected("':' after object key")
+	start := s.i + 1
+	end, esc := s.stringEnd(start)
+	if end < 0 {
 		return nil
+	}
+	s.i = end + 1
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		if s.ws() != ':' {
+			s.unexpected("':' after object key")
+			return nil
+		}
 	}
 	s.i++
 	if esc {
-		*buf = unescapeJSON((*buf)[:0], raw)
+		*buf = unescapeJSON((*buf)[:0], s.b[start:end])
 		return *buf
 	}
-	return raw
+	return s.b[start:end]
 }
 
 // str reads a string value; like key, it aliases the input or buf.
@@ -440,7 +454,9 @@ func (s *jsonScanner) skip() {
 	case '{', '[':
 		s.skipContainer()
 	case '"':
-		s.rawString()
+		if end, _ := s.stringEnd(s.i + 1); end >= 0 {
+			s.i = end + 1
+		}
 	case 't':
 		s.literal("true")
 	case 'f':
@@ -454,6 +470,8 @@ func (s *jsonScanner) skip() {
 	}
 }
 
+func (s *jsonScanner) keepStack(stack *[]byte) { s.stack = (*stack)[:0] }
+
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
 // skipContainer validates and consumes the object or array at s.i. Most of
@@ -463,7 +481,7 @@ func (s *jsonScanner) skipContainer() {
 	b := s.b
 	i := s.i
 	stack := s.stack[:0]
-	defer func() { s.stack = stack[:0] }()
+	defer s.keepStack(&stack)
 	var c byte
 value:
 	for i < len(b) && isSpace(b[i]) {
