@@ -6,6 +6,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -186,8 +187,13 @@ func (c *Collector) run(ctx context.Context, timeout time.Duration) *snapshot {
 	}
 	if err != nil {
 		snap.err = err
-		level.Error(c.logger).Log("msg", "SafeConsole scrape failed", "kind", safeconsole.KindOf(err), "err", err,
-			"duration_seconds", fmt.Sprintf("%.3f", snap.duration), "requests", snap.requests)
+		kv := []any{"msg", "SafeConsole scrape failed", "kind", safeconsole.KindOf(err), "err", err,
+			"duration_seconds", fmt.Sprintf("%.3f", snap.duration), "requests", snap.requests}
+		if safeconsole.KindOf(err) == safeconsole.KindTimeout {
+			// Say how long the whole list would take and what to raise.
+			kv = append(kv, c.deadlineAdvice(res, time.Since(start), timeout)...)
+		}
+		level.Error(c.logger).Log(kv...)
 		return snap
 	}
 	if res.OUsErr != nil {
@@ -202,9 +208,9 @@ func (c *Collector) run(ctx context.Context, timeout time.Duration) *snapshot {
 			"last_total", res.LastTotal, "duplicates_dropped", snap.duplicates)
 	}
 	if snap.duration > 0.8*snap.timeout {
-		level.Warn(c.logger).Log("msg", "scrape used most of its deadline", "duration_seconds", fmt.Sprintf("%.3f", snap.duration),
-			"timeout_seconds", fmt.Sprintf("%.3f", snap.timeout), "requests", res.Requests, "pages", res.Pages,
-			"advice", "raise scrape_timeout, --safeconsole.page-size or --safeconsole.concurrency")
+		level.Warn(c.logger).Log(append([]any{"msg", "scrape used most of its deadline", "duration_seconds", fmt.Sprintf("%.3f", snap.duration),
+			"timeout_seconds", fmt.Sprintf("%.3f", snap.timeout), "requests", res.Requests},
+			c.deadlineAdvice(res, time.Since(start), timeout)...)...)
 	}
 	agg.finish(snap, res.OUs)
 	level.Debug(c.logger).Log("msg", "SafeConsole scrape done", "users", res.Users, "drives", res.Devices,
@@ -233,4 +239,127 @@ func (c *Collector) CloseIdleConnections() {
 	if ic, ok := c.scanner.(interface{ CloseIdleConnections() }); ok {
 		ic.CloseIdleConnections()
 	}
+}
+
+// pagingConfig is what *safeconsole.Client tells about its paging; with it
+// the collector can say which setting to raise for a scrape that does not
+// fit its deadline.
+type pagingConfig interface {
+	Config() safeconsole.Config
+}
+
+// deadlineBudget is the share of the deadline the list may take; the rest
+// is for building and sending the metrics.
+const deadlineBudget = 0.8
+
+// deadlineAdvice returns log key-values for a scan that took (or would
+// take) too much of its deadline: the pages read and needed, the time per
+// round of concurrent requests, the projected time for the whole list, and
+// which setting would make it fit.
+func (c *Collector) deadlineAdvice(res *safeconsole.ScanResult, took, timeout time.Duration) []any {
+	pageSize, concurrency := 0, 0
+	if pc, ok := c.scanner.(pagingConfig); ok {
+		cfg := pc.Config()
+		pageSize, concurrency = cfg.PageSize, cfg.Concurrency
+	}
+	e := estimateDeadline(res, took, timeout, pageSize, concurrency)
+	kv := []any{"pages_read", e.pagesRead}
+	if e.pagesNeeded > 0 {
+		kv = append(kv, "pages_needed", e.pagesNeeded)
+	}
+	if e.perRound > 0 {
+		kv = append(kv, "seconds_per_round", fmt.Sprintf("%.3f", e.perRound.Seconds()))
+	}
+	if e.need > 0 {
+		kv = append(kv, "estimated_seconds", fmt.Sprintf("%.1f", e.need.Seconds()))
+	}
+	return append(kv, "advice", e.advice())
+}
+
+// deadlineEstimate projects a scan's duration from what it read. A scan is
+// one round for the first page, then the remaining pages in rounds of
+// `concurrency` requests; a round takes about one request's latency.
+type deadlineEstimate struct {
+	timeout                 time.Duration
+	pageSize, concurrency   int
+	pagesRead, pagesNeeded  int
+	capped                  bool // the server answers smaller pages than asked for
+	perRound, need          time.Duration
+	concurrencyFit, sizeFit int // settings that fit the budget; 0: none does
+}
+
+func rounds(pages, concurrency int) int {
+	if pages <= 1 || concurrency <= 0 {
+		return max(pages, 1)
+	}
+	return 1 + (pages-1+concurrency-1)/concurrency
+}
+
+func estimateDeadline(res *safeconsole.ScanResult, took, timeout time.Duration, pageSize, concurrency int) deadlineEstimate {
+	e := deadlineEstimate{timeout: timeout, pageSize: pageSize, concurrency: concurrency}
+	if res == nil || res.Pages == 0 || pageSize <= 0 || concurrency <= 0 {
+		if res != nil {
+			e.pagesRead = res.Pages
+		}
+		return e
+	}
+	e.pagesRead = res.Pages
+	total := max(res.LastTotal, int64(res.Users))
+	// A server may cap the page size; then pages hold fewer entries than
+	// asked for and a larger setting changes nothing.
+	if perPage := (res.Users + res.Pages - 1) / res.Pages; res.Pages >= 3 && perPage < pageSize*9/10 {
+		e.capped = true
+		e.pageSize = max(perPage, 1)
+	}
+	e.pagesNeeded = int((total + int64(e.pageSize) - 1) / int64(e.pageSize))
+	e.perRound = took / time.Duration(rounds(e.pagesRead, concurrency))
+	e.need = e.perRound * time.Duration(rounds(e.pagesNeeded, concurrency))
+
+	allowed := int(float64(timeout) * deadlineBudget / float64(e.perRound)) // rounds that fit
+	if allowed < 2 {
+		return e // even two rounds do not fit: only a longer deadline helps
+	}
+	// Concurrency that fits: the remaining pages in allowed-1 rounds.
+	if c := (e.pagesNeeded - 1 + allowed - 2) / (allowed - 1); c <= 64 {
+		e.concurrencyFit = max(c, concurrency)
+	}
+	// Page size that fits at this concurrency, if rounds take as long with
+	// larger pages (they take somewhat longer: a rough guide).
+	if !e.capped {
+		fit := 1 + (allowed-1)*concurrency // pages that fit
+		e.sizeFit = int((total + int64(fit) - 1) / int64(fit))
+		e.sizeFit = max(e.sizeFit, pageSize)
+	}
+	return e
+}
+
+// advice says which setting to raise, with the numbers.
+func (e deadlineEstimate) advice() string {
+	timeoutFit := ""
+	if e.need > 0 {
+		timeoutFit = fmt.Sprintf(" to at least %.0fs", math.Ceil(e.need.Seconds()/deadlineBudget))
+	}
+	if e.concurrencyFit == 0 && e.sizeFit == 0 {
+		return "raise the scrape timeout" + timeoutFit + ": each round of requests takes too long for larger pages or more concurrency to help"
+	}
+	var parts []string
+	if e.concurrencyFit > e.concurrency {
+		parts = append(parts, fmt.Sprintf("--safeconsole.concurrency from %d to %d", e.concurrency, e.concurrencyFit))
+	}
+	if e.sizeFit > e.pageSize {
+		parts = append(parts, fmt.Sprintf("--safeconsole.page-size from %d to %d (if the server accepts pages that large)", e.pageSize, e.sizeFit))
+	}
+	parts = append(parts, "the scrape timeout"+timeoutFit)
+	advice := "raise " + parts[0]
+	for i, p := range parts[1:] {
+		if i == len(parts)-2 {
+			advice += ", or " + p
+		} else {
+			advice += ", " + p
+		}
+	}
+	if e.capped {
+		advice += fmt.Sprintf("; the server answers at most about %d entries per page", e.pageSize)
+	}
+	return advice
 }
