@@ -31,7 +31,6 @@ import (
 	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
 	scconfig "github.com/safeconsole-exporter/safeconsole_exporter/config"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
-	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole/safeconsoletest"
 )
 
 const (
@@ -57,7 +56,7 @@ type settings struct {
 	lastSeenBuckets                            []float64
 	demo                                       bool
 	demoDevices                                int
-	demoLatency                                time.Duration
+	demoLatency, demoChurn                     time.Duration
 	telemetryPath                              string
 	maxRequests                                int
 	logLevel, logFormat                        string
@@ -102,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, *web.FlagConfig, er
 	app.Flag("demo", "Serve an in-process simulated SafeConsole fleet; no server or token needed.").BoolVar(&s.demo)
 	app.Flag("demo.devices", "Drives in the simulated fleet.").Default("3000").IntVar(&s.demoDevices)
 	app.Flag("demo.latency", "Simulated API latency per request.").Default("5ms").DurationVar(&s.demoLatency)
+	app.Flag("demo.churn-interval", "How often the simulated fleet changes (a drive lost or disabled, others used); 0 keeps it still.").Default("1m").DurationVar(&s.demoChurn)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&s.telemetryPath)
 	app.Flag("web.max-requests", "Maximum concurrent scrapes and probes; 0 means no limit.").Default("40").IntVar(&s.maxRequests)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&s.logLevel, "debug", "info", "warn", "error")
@@ -330,25 +330,6 @@ func newClient(s *settings, apiRequests *prometheus.CounterVec, logger log.Logge
 		cfg.OnRequest = collector.RequestObserver(apiRequests, u.Host)
 	}
 	return safeconsole.NewClient(cfg)
-}
-
-// startDemo serves a simulated fleet on loopback and points the settings at
-// it, so a newcomer sees real output with one command.
-func startDemo(s *settings, logger log.Logger) (func(), error) {
-	if s.url != "" || s.tokenFile != "" || s.token != "" {
-		return nil, errors.New("--demo serves its own simulated server: drop --safeconsole.url, --safeconsole.token-file and " + tokenEnvVar)
-	}
-	if s.demoDevices < 0 || s.demoDevices > 1_000_000 {
-		return nil, fmt.Errorf("--demo.devices %d is out of range (0 to 1000000)", s.demoDevices)
-	}
-	fleet := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 1, Devices: s.demoDevices, Now: time.Now()})
-	token := safeconsoletest.MakeToken(time.Now().Add(30*24*time.Hour), nil)
-	srv := safeconsoletest.NewServer(fleet, safeconsoletest.WithToken(token), safeconsoletest.WithLatency(s.demoLatency))
-	s.url = srv.URL
-	s.allowHTTP = true // loopback inside this process
-	s.token = token
-	level.Info(logger).Log("msg", "demo mode: serving a simulated SafeConsole fleet", "drives", fleet.DeviceCount(), "url", srv.URL)
-	return srv.Close, nil
 }
 
 // newLogger returns the project's logger and the same without timestamp and
