@@ -11,6 +11,23 @@ type listScratch struct {
 	kbuf []byte // a member name that held escapes
 	sbuf []byte // a string value that held escapes
 	msg  []byte // the "message" of a refusal
+	// recent caches interned strings in front of the intern map: a fleet
+	// has a handful of statuses, versions and countries, and four of
+	// them per drive through the map's hashing add up at 100,000 drives.
+	recent [128]string
+}
+
+// listIntern is internBytes behind a small direct-mapped cache. A hit
+// compares the bytes in full, so a collision only costs a map lookup.
+func (d *PageDecoder) listIntern(b []byte) string {
+	n := uint(len(b))
+	h := (n*0x9E3779B1 ^ uint(b[0])<<7 ^ uint(b[n-1])<<13 ^ uint(b[n/2])<<3) * 0x85EBCA6B >> 9 % uint(len(d.recent))
+	if s := d.recent[h]; s == string(b) {
+		return s
+	}
+	s := d.internBytes(b)
+	d.recent[h] = s
+	return s
 }
 
 // decodeList walks one list answer in a single pass. Members may come in
@@ -349,7 +366,7 @@ func (d *PageDecoder) listOptString() (string, error) {
 		if len(b) == 0 {
 			return "", nil
 		}
-		return d.internBytes(b), nil
+		return d.listIntern(b), nil
 	default:
 		s.skip()
 		return "", fmt.Errorf("is %s, not a string", t)
