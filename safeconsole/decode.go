@@ -1,6 +1,7 @@
 package safeconsole
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -221,6 +222,9 @@ func daysSinceEpoch(y, m, d int) int64 {
 		y--
 	}
 	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400 // floor division: year 0's January and February
+	}
 	yoe := y - era*400
 	mp := (m + 9) % 12
 	doy := (153*mp+2)/5 + d - 1
@@ -228,60 +232,129 @@ func daysSinceEpoch(y, m, d int) int64 {
 	return int64(era)*146097 + int64(doe) - 719468
 }
 
-// DecodeOUs parses the get_ous answer into id -> path.
+// DecodeOUs parses the get_ous answer into id -> path. The answer is small
+// and read once a scrape, so it goes through encoding/json, whose reading of
+// JSON (grammar, escapes, invalid UTF-8, a repeated member replacing the
+// earlier one) is the one the list decoder matches.
 func DecodeOUs(body []byte) (map[int64]string, error) {
-	var p fastjson.Parser
-	root, err := p.ParseBytes(body)
-	if err != nil {
+	if err := json.Unmarshal(body, new(json.RawMessage)); err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	obj, err := root.Object()
-	if err != nil {
-		return nil, fmt.Errorf("answer is not a JSON object but %s", root.Type())
+	if t := rawType(body); t != "object" {
+		return nil, fmt.Errorf("answer is not a JSON object but %s", t)
 	}
-	if err := checkSuccess(obj); err != nil {
-		return nil, err
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	rv := obj.Get("response")
-	if rv == nil || rv.Type() == fastjson.TypeNull {
+	switch t := rawType(top["success"]); t {
+	case "true":
+	case "false":
+		var msg string
+		if rawType(top["message"]) == "string" && json.Unmarshal(top["message"], &msg) == nil {
+			// Kept whole (within reason) so that the caller can redact a
+			// token the server echoes before shortening it.
+			msg = toValidUTF8(msg[:min(len(msg), 4096)])
+		}
+		return nil, &NotSuccessError{Message: msg}
+	case "":
+		return nil, errors.New(`answer has no "success" field`)
+	default:
+		return nil, fmt.Errorf(`"success" is %s, not a boolean`, t)
+	}
+	rv := top["response"]
+	switch t := rawType(rv); t {
+	case "", "null":
 		return map[int64]string{}, nil
+	case "array":
+	default:
+		return nil, fmt.Errorf(`"response" is %s, not a list`, t)
 	}
-	list, err := rv.Array()
-	if err != nil {
-		return nil, fmt.Errorf(`"response" is %s, not a list`, rv.Type())
+	var list []json.RawMessage
+	if err := json.Unmarshal(rv, &list); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	ous := make(map[int64]string, len(list))
 	for i, ov := range list {
-		if ov.Type() != fastjson.TypeObject {
-			return nil, fmt.Errorf("OU %d is %s, not an object", i, ov.Type())
+		if t := rawType(ov); t != "object" {
+			return nil, fmt.Errorf("OU %d is %s, not an object", i, t)
 		}
-		idv := ov.Get("id")
-		if idv == nil {
+		var ou map[string]json.RawMessage
+		if err := json.Unmarshal(ov, &ou); err != nil {
+			return nil, fmt.Errorf("OU %d: %w", i, err)
+		}
+		idv, ok := ou["id"]
+		if !ok {
 			return nil, fmt.Errorf(`OU %d has no "id"`, i)
 		}
-		id, err := intValue(idv)
-		if err != nil {
-			return nil, fmt.Errorf(`OU %d "id": %w`, i, err)
+		var id int64
+		if t := rawType(idv); t != "number" {
+			return nil, fmt.Errorf(`OU %d "id": is %s, not a number`, i, t)
 		}
-		pv := ov.Get("path")
-		if pv == nil {
+		// As for an int64 field: no fraction, no exponent, no overflow.
+		if err := json.Unmarshal(idv, &id); err != nil {
+			return nil, fmt.Errorf(`OU %d "id": %s is not a whole number in range`, i, truncate(string(idv), 40))
+		}
+		pv, ok := ou["path"]
+		if !ok {
 			return nil, fmt.Errorf(`OU %d has no "path"`, i)
 		}
-		b, err := stringBytes(pv)
-		if err != nil {
+		var path string
+		if t := rawType(pv); t != "string" {
+			return nil, fmt.Errorf(`OU %d "path": is %s, not a string`, i, t)
+		}
+		if err := json.Unmarshal(pv, &path); err != nil {
 			return nil, fmt.Errorf(`OU %d "path": %w`, i, err)
 		}
-		ous[id] = toValidUTF8(string(b))
+		ous[id] = path // encoding/json has made it valid UTF-8
 	}
 	return ous, nil
 }
 
-// toValidUTF8 replaces invalid bytes, which a label value cannot carry.
+// rawType names the type of a raw JSON value as error messages spell it;
+// "" for an absent one.
+func rawType(raw json.RawMessage) string {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return "object"
+		case '[':
+			return "array"
+		case '"':
+			return "string"
+		case 't':
+			return "true"
+		case 'f':
+			return "false"
+		case 'n':
+			return "null"
+		}
+		return "number"
+	}
+	return ""
+}
+
+// toValidUTF8 replaces invalid bytes, which a label value cannot carry:
+// each one by U+FFFD, as encoding/json does, so that a string reads the
+// same here as in any other Go JSON client.
 func toValidUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

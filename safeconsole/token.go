@@ -27,16 +27,22 @@ func JWTExpiry(token string) (exp time.Time, ok bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
-	var claims struct {
-		Exp *json.Number `json:"exp"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
+	// Claim names are case-sensitive and NumericDate is a JSON number
+	// (RFC 7519 sections 4 and 2): a struct field would also match "EXP" and
+	// a json.Number would take the string "1798761600", so the claim is read
+	// by its exact name and must be a number literal.
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
 		return time.Time{}, false
 	}
-	f, err := claims.Exp.Float64()
-	// NumericDate: seconds since the epoch; reject what time.Unix cannot
-	// represent meaningfully.
-	if err != nil || math.IsNaN(f) || f <= 0 || f > 1e11 {
+	raw := claims["exp"]
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return time.Time{}, false
+	}
+	var f float64
+	// Seconds since the epoch; reject what time.Unix cannot represent
+	// meaningfully.
+	if err := json.Unmarshal(raw, &f); err != nil || math.IsNaN(f) || f <= 0 || f > 1e11 {
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(f)
