@@ -6,6 +6,7 @@ package safeconsole
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -300,6 +301,12 @@ func (c *Client) call(ctx context.Context, counter *atomic.Int64, action, method
 }
 
 func retryable(e *Error) bool {
+	// A certificate that failed verification fails again: retrying only
+	// repeats handshakes with a server the client does not trust.
+	var cv *tls.CertificateVerificationError
+	if errors.As(e.Err, &cv) {
+		return false
+	}
 	switch e.Kind {
 	case KindRateLimited, KindServer, KindTransport:
 		return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500

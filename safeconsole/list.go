@@ -134,6 +134,13 @@ func (s *scan) run(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(s.c.cfg.Concurrency)
 		for i := 1; i < planned; i++ {
+			// Once a page failed or the deadline passed, the rest of the
+			// plan is abandoned: a server claiming millions of one-entry
+			// pages would otherwise keep the scan starting fetches that
+			// fail at once, long after the scrape's deadline.
+			if gctx.Err() != nil {
+				break
+			}
 			g.Go(func() error {
 				_, err := s.fetch(gctx, i)
 				return err
@@ -196,9 +203,13 @@ func (s *scan) fetch(ctx context.Context, i int) (pageResult, error) {
 		return pageResult{}, fmt.Errorf("encoding list request: %w", err)
 	}
 	var w *worker
-	select {
-	case w = <-s.workers:
-	case <-ctx.Done():
+	if ctx.Err() == nil {
+		select {
+		case w = <-s.workers:
+		case <-ctx.Done():
+		}
+	}
+	if w == nil {
 		return pageResult{}, &Error{Action: cfg.ListAction, Kind: KindTimeout, Err: errors.New("no answer before the scrape deadline")}
 	}
 	defer func() { s.workers <- w }()
