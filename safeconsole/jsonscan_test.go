@@ -123,3 +123,27 @@ func TestDecodeEscapedKeysAndValues(t *testing.T) {
 		t.Errorf("page = %+v", p)
 	}
 }
+
+// FuzzScannerValidity checks the scanner's grammar against encoding/json's
+// on arbitrary input (go test -fuzz FuzzScannerValidity ./safeconsole/):
+// the same documents must be accepted and refused, and the page decoder
+// must refuse whatever is not JSON.
+func FuzzScannerValidity(f *testing.F) {
+	for _, doc := range validityCases {
+		f.Add([]byte(doc))
+	}
+	f.Add([]byte(seedPage))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s jsonScanner
+		s.reset(b)
+		s.skip()
+		s.end()
+		if got, want := s.err == nil, json.Valid(b); got != want {
+			t.Fatalf("%q: scanner valid = %v (%v), encoding/json valid = %v", b, got, s.err, want)
+		}
+		var p Page
+		if err := NewPageDecoder(true).Decode(b, &p); err == nil && !json.Valid(b) {
+			t.Fatalf("%q: the decoder accepted what is not JSON", b)
+		}
+	})
+}
