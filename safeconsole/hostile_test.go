@@ -19,6 +19,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -376,7 +377,7 @@ func TestHostileEndlessBody(t *testing.T) {
 			c := hostileClient(t, srv.URL, nil)
 			o := hostileScan(t, c, 10*time.Second)
 			o.expectKind(t, tc.kind, tc.mention)
-			o.allocatedUnder(t, 16*hostileMaxBody, "an endless body")
+			o.allocatedUnder(t, 16*hostileMaxBody, fmt.Sprintf("an endless body, %d bytes of it written so far", srv.sent.Load()))
 			hostileCollect(t, c, 10*time.Second).expectDown(t, tc.kind, tc.mention)
 			srv.onlyTheToken(t)
 		})
@@ -460,9 +461,40 @@ func TestHostileTrickle(t *testing.T) {
 	}
 }
 
+// A get_ous answer that trickles costs the OU names only, at the deadline:
+// the list is reported exactly, with numeric OU ids.
+func TestHostileTrickleOUs(t *testing.T) {
+	srv := newHostile(t, func(_ *hostileServer, w http.ResponseWriter, r *http.Request, action string) {
+		if action != safeconsole.ActionOUs {
+			io.WriteString(w, goodPage)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		for {
+			io.WriteString(w, " ")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}, nil)
+	c := hostileClient(t, srv.URL, nil)
+	const deadline = 1500 * time.Millisecond
+	o := hostileScan(t, c, deadline)
+	if o.err != nil {
+		t.Fatalf("scan: %v", o.err)
+	}
+	if safeconsole.KindOf(o.res.OUsErr) != safeconsole.KindTimeout {
+		t.Errorf("OU error = %v, want a timeout", o.res.OUsErr)
+	}
+	hostileCollect(t, c, deadline).expectExact(t, strings.ReplaceAll(goodMetrics, `ou="00.default"`, `ou="1"`))
+}
+
 func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Deeply nested and huge JSON values.
