@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/valyala/fastjson"
 )
 
 // MaxReportedTotal bounds the `total` a server may report. Beyond it the
@@ -122,50 +120,6 @@ func (d *PageDecoder) Decode(body []byte, p *Page) error {
 		d.intern = make(map[string]string)
 	}
 	return d.decodeList(body, p)
-}
-
-func checkSuccess(obj *fastjson.Object) error {
-	sv := obj.Get("success")
-	if sv == nil {
-		return errors.New(`answer has no "success" field`)
-	}
-	switch sv.Type() {
-	case fastjson.TypeTrue:
-		return nil
-	case fastjson.TypeFalse:
-		msg := ""
-		if mv := obj.Get("message"); mv != nil && mv.Type() == fastjson.TypeString {
-			b, _ := mv.StringBytes()
-			// Kept whole (within reason) so that the caller can redact a
-			// token the server echoes before shortening it.
-			msg = toValidUTF8(string(b[:min(len(b), 4096)]))
-		}
-		return &NotSuccessError{Message: msg}
-	default:
-		return fmt.Errorf(`"success" is %s, not a boolean`, sv.Type())
-	}
-}
-
-func stringBytes(v *fastjson.Value) ([]byte, error) {
-	if v.Type() != fastjson.TypeString {
-		return nil, fmt.Errorf("is %s, not a string", v.Type())
-	}
-	b, _ := v.StringBytes()
-	return b, nil
-}
-
-// intValue reads a JSON number that must be a whole number within int64.
-func intValue(v *fastjson.Value) (int64, error) {
-	if v.Type() != fastjson.TypeNumber {
-		return 0, fmt.Errorf("is %s, not a number", v.Type())
-	}
-	// Int64 rejects fractions, exponents and overflow, as encoding/json
-	// does for an int64 field.
-	n, err := v.Int64()
-	if err != nil {
-		return 0, fmt.Errorf("%s is not a whole number in range", truncate(v.String(), 40))
-	}
-	return n, nil
 }
 
 // ParseTimestamp parses SafeConsole's timestamps ("2020-08-31T19:58:14Z")
