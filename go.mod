@@ -12,6 +12,7 @@ require (
 	github.com/tjhop/slog-gokit v0.2.2
 	github.com/valyala/fastjson v1.6.10
 	go.yaml.in/yaml/v2 v2.4.5
+	golang.org/x/crypto v0.58.0
 	golang.org/x/sync v0.25.0
 )
 
@@ -32,7 +33,6 @@ require (
 	github.com/pandatix/go-abnf v0.5.5 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/xhit/go-str2duration/v2 v2.1.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

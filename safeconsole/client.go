@@ -98,6 +98,8 @@ type Client struct {
 	http     *http.Client
 	logger   log.Logger
 	bufs     sync.Pool
+	// lastOUs holds the OU names of the last scan that read them.
+	lastOUs atomic.Pointer[map[int64]string]
 }
 
 // NewClient validates cfg, fills in defaults and builds the HTTP client

@@ -18,6 +18,9 @@ type ScanResult struct {
 	// in which case callers fall back to the numeric id.
 	OUs    map[int64]string
 	OUsErr error
+	// OUsStale says OUs come from an earlier scan, because get_ous had
+	// not answered when the list was read.
+	OUsStale bool
 
 	Requests   int   // HTTP requests this scan made, retries included
 	Pages      int   // list pages read
@@ -98,17 +101,35 @@ func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error)
 
 	// OU names are fetched beside the first page; their failure is not the
 	// scan's (ids stand in for names).
-	var ouWG sync.WaitGroup
-	ouWG.Add(1)
+	ouCtx, cancelOUs := context.WithCancel(ctx)
+	defer cancelOUs()
+	ouDone := make(chan struct{})
 	go func() {
-		defer ouWG.Done()
-		s.res.OUs, s.res.OUsErr = c.ous(ctx, &s.requests, tok)
+		defer close(ouDone)
+		s.res.OUs, s.res.OUsErr = c.ous(ouCtx, &s.requests, tok)
 	}()
 	err = s.run(ctx)
 	if err != nil {
-		cancel() // do not wait on get_ous for a failed scan
+		cancelOUs() // do not wait on get_ous for a failed scan
 	}
-	ouWG.Wait()
+	select {
+	case <-ouDone:
+	default:
+		// The list is read but the OU names are late. OUs seldom change:
+		// names from an earlier scan serve rather than holding the scrape
+		// to its deadline; without any, wait (ids would be worse).
+		if last := c.lastOUs.Load(); last != nil {
+			cancelOUs()
+			<-ouDone
+			s.res.OUs, s.res.OUsErr = *last, nil
+			s.res.OUsStale = true
+		} else {
+			<-ouDone
+		}
+	}
+	if s.res.OUsErr == nil && !s.res.OUsStale {
+		c.lastOUs.Store(&s.res.OUs)
+	}
 	s.res.Requests = int(s.requests.Load())
 	return &s.res, err
 }

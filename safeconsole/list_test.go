@@ -556,3 +556,33 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		t.Errorf("error does not carry the status: %#v", err)
 	}
 }
+
+// OU names seldom change: when get_ous has not answered by the time the
+// list is read, the names of an earlier scan serve, instead of the scrape
+// waiting for its deadline.
+func TestLateOUNamesFallBackToLastKnown(t *testing.T) {
+	f := fleetOfUsers(30)
+	srv := safeconsoletest.NewServer(f)
+	defer srv.Close()
+	c := newClient(t, srv, nil)
+	if res, _, err := scan(t, c); err != nil || res.OUsStale || len(res.OUs) != len(f.OUs) {
+		t.Fatalf("first scan: %v, stale %v, %d OUs", err, res.OUsStale, len(res.OUs))
+	}
+	srv.AddFault(safeconsoletest.Fault{Action: safeconsole.ActionOUs, Page: safeconsoletest.AnyPage, Hang: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got collected
+	res, err := c.Scan(ctx, got.visit)
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the scan waited for its deadline on a hanging get_ous")
+	}
+	if !res.OUsStale || res.OUsErr != nil || len(res.OUs) != len(f.OUs) {
+		t.Errorf("OUs = %d (stale %v, err %v), want the earlier scan's %d", len(res.OUs), res.OUsStale, res.OUsErr, len(f.OUs))
+	}
+	if len(got.users) != 30 {
+		t.Errorf("delivered %d users, want 30", len(got.users))
+	}
+}
