@@ -33,7 +33,7 @@ type Config struct {
 }
 
 // Module is one named set of targets and the settings to read them with.
-// The YAML keys are the documented file format (docs/README-probe.md).
+// The YAML keys are the documented file format (README.md, "Module file").
 type Module struct {
 	// Targets lists base URLs /probe may read, compared after
 	// normalisation (see CanonicalTarget).

@@ -1,4 +1,4 @@
-# Hardening checks (docs/README-security.md).
+# Hardening checks (README.md, "Security").
 #
 #   make fuzz    run each fuzz target for FUZZTIME (default 10s) on top of its
 #                committed seed corpus (testdata/fuzz/); part of `make test`.
