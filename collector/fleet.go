@@ -321,6 +321,10 @@ func (a *aggregator) finish(snap *snapshot, ous map[int64]string) {
 		f.bySerial, f.byInfo = deviceOrders(f.devices, a.c.opts.OwnerEmail)
 	}
 	snap.fleet = f
+	// The snapshot owns the results now. The aggregator's visit function
+	// may outlive the collection (the client is free to keep its scan's
+	// state), so it must not keep them reachable.
+	a.groups, a.users, a.devices = nil, nil, nil
 }
 
 // deviceOrders sorts the drives by serial, and by country, OU (owner) and
