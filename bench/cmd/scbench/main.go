@@ -31,7 +31,7 @@ func main() {
 		sweepSize   = flag.Int("sweep-size", 100000, "fleet size of the page size x concurrency sweep")
 		sweepPages  = flag.String("sweep-page-sizes", "100,250,500,1000", "page sizes of the sweep; empty: no sweep")
 		sweepConc   = flag.String("sweep-concurrency", "1,2,4,8", "concurrency settings of the sweep")
-		sweepRuns   = flag.Int("sweep-runs", 1, "measured scrapes per sweep setting")
+		sweepRuns   = flag.Int("sweep-runs", 2, "measured scrapes per sweep setting")
 		out         = flag.String("o", "", "also write the Markdown report to this file")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	)
