@@ -51,6 +51,9 @@ type listRequest struct {
 	Keyword   string `json:"keyword"`
 }
 
+// maxDedupeHint bounds the pre-sizing of the dedupe sets.
+const maxDedupeHint = 1 << 18
+
 // worker holds what one concurrent page fetch reuses.
 type worker struct {
 	dec  *PageDecoder
@@ -86,12 +89,10 @@ func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error)
 		return &ScanResult{}, err
 	}
 	s := &scan{
-		c:          c,
-		visit:      visit,
-		redact:     tok,
-		workers:    make(chan *worker, c.cfg.Concurrency),
-		seenUsers:  make(map[int64]struct{}),
-		seenSerial: make(map[string]struct{}),
+		c:       c,
+		visit:   visit,
+		redact:  tok,
+		workers: make(chan *worker, c.cfg.Concurrency),
 	}
 	for i := 0; i < c.cfg.Concurrency; i++ {
 		s.workers <- &worker{dec: NewPageDecoder(c.cfg.WantOwner)}
@@ -128,7 +129,10 @@ func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error)
 		}
 	}
 	if s.res.OUsErr == nil && !s.res.OUsStale {
-		c.lastOUs.Store(&s.res.OUs)
+		// A copy of the map header: a pointer into s.res would keep the
+		// whole scan, dedupe sets included, alive until the next one.
+		ous := s.res.OUs
+		c.lastOUs.Store(&ous)
 	}
 	s.res.Requests = int(s.requests.Load())
 	return &s.res, err
@@ -268,6 +272,14 @@ func (s *scan) deliver(p *Page) pageResult {
 	s.res.Pages++
 	s.res.LastTotal = p.Total
 
+	if s.seenUsers == nil {
+		// Sized from the first page's total, so the sets do not grow (and
+		// rehash) step by step through a large fleet; bounded, since the
+		// total is the server's word.
+		hint := int(min(p.Total, maxDedupeHint))
+		s.seenUsers = make(map[int64]struct{}, hint)
+		s.seenSerial = make(map[string]struct{}, hint+hint/4)
+	}
 	keep := s.keep[:0]
 	users := p.Users[:0]
 	for _, u := range p.Users {
