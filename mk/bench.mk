@@ -1,5 +1,5 @@
 # `make bench`: the fleet-scale benchmark (BENCHMARKS.md). A benchmark, not a
-# test: it is not in TEST_TARGETS and CI times nothing. It needs about eight
+# test: it is not in TEST_TARGETS and CI times nothing. It needs about four
 # minutes and two cores; other load on the machine slows the wall times, so
 # the report carries the load average. Settings: BENCH_FLAGS, e.g.
 #   make bench BENCH_FLAGS='-latency 50ms -sizes 10000 -sweep-page-sizes='
