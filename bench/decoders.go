@@ -141,14 +141,22 @@ type replayScanner struct {
 
 func (r *replayScanner) Scan(_ context.Context, visit safeconsole.VisitFunc) (*safeconsole.ScanResult, error) {
 	res := &safeconsole.ScanResult{OUs: r.ous}
-	seenUsers := make(map[int64]struct{})
-	seenSerials := make(map[string]struct{})
-	var keep []int
+	var (
+		seenUsers   map[int64]struct{}
+		seenSerials map[string]struct{}
+		keep        []int
+	)
 	for _, b := range r.pages {
 		p := &r.page
 		if err := r.dec.Decode(b, p); err != nil {
 			r.err = err
 			return res, err
+		}
+		if seenUsers == nil {
+			// Sized from the first page's total, as list.go does.
+			hint := int(min(p.Total, 1<<18))
+			seenUsers = make(map[int64]struct{}, hint)
+			seenSerials = make(map[string]struct{}, hint+hint/4)
 		}
 		res.Pages++
 		res.FirstTotal, res.LastTotal = p.Total, p.Total
