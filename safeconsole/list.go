@@ -282,13 +282,16 @@ func (s *scan) deliver(p *Page) pageResult {
 	}
 	keep := s.keep[:0]
 	users := p.Users[:0]
+	// One map operation per key: an insert that does not grow the set
+	// found a duplicate.
 	for _, u := range p.Users {
-		if _, dup := s.seenUsers[u.ID]; dup {
+		n := len(s.seenUsers)
+		s.seenUsers[u.ID] = struct{}{}
+		if len(s.seenUsers) == n {
 			keep = append(keep, -1)
 			s.res.DuplicateUsers++
 			continue
 		}
-		s.seenUsers[u.ID] = struct{}{}
 		keep = append(keep, len(users))
 		users = append(users, u)
 	}
@@ -298,11 +301,12 @@ func (s *scan) deliver(p *Page) pageResult {
 		if ui < 0 {
 			continue // its user was a duplicate: counted with the first copy
 		}
-		if _, dup := s.seenSerial[d.Serial]; dup {
+		n := len(s.seenSerial)
+		s.seenSerial[d.Serial] = struct{}{}
+		if len(s.seenSerial) == n {
 			s.res.DuplicateDevices++
 			continue
 		}
-		s.seenSerial[d.Serial] = struct{}{}
 		d.User = ui
 		devices = append(devices, d)
 	}
