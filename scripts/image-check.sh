@@ -20,9 +20,12 @@
 #
 # Usage: scripts/image-check.sh            (make image-check)
 # Environment:
-#   IMAGE_CHECK_DIR      work directory (default .build/image-check): buildah's
-#                        image store (with the stand-ins, kept between runs)
-#                        and the Go module and build caches of the build
+#   IMAGE_CHECK_DIR      work directory (default
+#                        ${XDG_CACHE_HOME:-~/.cache}/safeconsole_exporter/image-check):
+#                        buildah's image store (with the stand-ins, kept between
+#                        runs) and the Go module and build caches of the build.
+#                        Outside the work tree: the builder stand-in holds a whole
+#                        Go source tree, which gofmt, grep and the like would walk.
 #   IMAGE_CHECK_FRESH=1  start from an empty work directory, as on a new machine
 #   IMAGE_CHECK_CONTEXT  build context (default: the repository root)
 #   VERSION REVISION BRANCH BUILD_USER BUILD_DATE   passed as build arguments
@@ -30,7 +33,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 context=${IMAGE_CHECK_CONTEXT:-$root}
-work=${IMAGE_CHECK_DIR:-$root/.build/image-check}
+work=${IMAGE_CHECK_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/safeconsole_exporter/image-check}
 image=localhost/safeconsole_exporter:image-check
 dockerfile=$context/Dockerfile
 
