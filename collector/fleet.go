@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,7 @@ type groupKey struct {
 }
 
 type groupStats struct {
+	id int32 // index in the aggregator's keys
 	// statuses counts drives by status label; a group has a handful, so a
 	// short list beats a map lookup per drive.
 	statuses                              []statusCount
@@ -111,7 +113,9 @@ type deviceRecord struct {
 	serial, country, version, status, owner string
 	ouName                                  string // the ou label, filled in by finish
 	ou                                      ouRef
+	group                                   int32 // index in the aggregator's keys
 	online, outdated, used                  bool
+	plainSerial                             bool // the serial needs no escaping
 	lastUsed                                int64
 }
 
@@ -123,6 +127,7 @@ type aggregator struct {
 	now     int64
 	bounds  []float64
 	groups  map[groupKey]*groupStats
+	keys    []groupKey // by groupStats.id
 	users   map[ouRef]uint64
 	devices []deviceRecord
 
@@ -173,8 +178,9 @@ func (a *aggregator) visit(p *safeconsole.Page) {
 		key := groupKey{ou: ouRef{u.OU, u.HasOU}, country: country, version: version}
 		g := a.groups[key]
 		if g == nil {
-			g = &groupStats{buckets: make([]uint64, len(a.bounds)+1)}
+			g = &groupStats{id: int32(len(a.keys)), buckets: make([]uint64, len(a.bounds)+1)}
 			a.groups[key] = g
+			a.keys = append(a.keys, key)
 		}
 		status := a.lastLabel
 		if d.Status != a.lastStatus || status == "" {
@@ -210,7 +216,8 @@ func (a *aggregator) visit(p *safeconsole.Page) {
 		if a.c.opts.Devices {
 			a.devices = append(a.devices, deviceRecord{
 				serial: d.Serial, ou: key.ou, country: country, version: version, status: status,
-				owner: d.Owner, online: d.Online, outdated: outdated, used: d.Used, lastUsed: d.LastUsed,
+				owner: d.Owner, group: g.id, online: d.Online, outdated: outdated, used: d.Used,
+				plainSerial: plainLabelValue(d.Serial), lastUsed: d.LastUsed,
 			})
 		}
 	}
@@ -265,10 +272,14 @@ type fleet struct {
 	statuses map[[4]string]uint64      // ou, country, version, status
 	users    map[string]uint64
 	devices  []deviceRecord
+	// deviceGroups holds the label values of deviceRecord.group.
+	deviceGroups []deviceGroup
 	// bySerial and byInfo are device indexes in the order the registry
 	// sorts the per-drive families into (label values in label-name
-	// order), computed once per collection and shared by the scrapes that
-	// join it: a sorted input makes the registry's sort linear.
+	// order): a sorted input makes the registry's sort linear. Computed
+	// once per collection, by the first scrape that sends the per-drive
+	// series through a registry (the text path needs no order).
+	ordersOnce       sync.Once
 	bySerial, byInfo []int32
 }
 
@@ -308,23 +319,25 @@ func (a *aggregator) finish(snap *snapshot, ous map[int64]string) {
 		f.users[name(k)] += n
 	}
 	if len(f.devices) > 0 {
-		names := make(map[ouRef]string)
+		f.deviceGroups = make([]deviceGroup, len(a.keys))
+		for i, k := range a.keys {
+			f.deviceGroups[i] = deviceGroup{ou: name(k.ou), country: k.country, version: k.version}
+		}
 		for i := range f.devices {
 			d := &f.devices[i]
-			n, ok := names[d.ou]
-			if !ok {
-				n = name(d.ou)
-				names[d.ou] = n
-			}
-			d.ouName = n
+			d.ouName = f.deviceGroups[d.group].ou
 		}
-		f.bySerial, f.byInfo = deviceOrders(f.devices, a.c.opts.OwnerEmail)
 	}
 	snap.fleet = f
 	// The snapshot owns the results now. The aggregator's visit function
 	// may outlive the collection (the client is free to keep its scan's
 	// state), so it must not keep them reachable.
-	a.groups, a.users, a.devices = nil, nil, nil
+	a.groups, a.keys, a.users, a.devices = nil, nil, nil, nil
+}
+
+// deviceGroup is the (OU, country, version) of drives in one group.
+type deviceGroup struct {
+	ou, country, version string
 }
 
 // deviceOrders sorts the drives by serial, and by country, OU (owner) and
@@ -412,8 +425,28 @@ type snapshot struct {
 }
 
 func (s *snapshot) emit(ch chan<- prometheus.Metric, opts *Options) {
+	s.emitHealth(ch)
+	if f := s.complete(); f != nil {
+		f.emitGroups(ch)
+		if opts.Devices {
+			f.emitDevices(ch, opts.OwnerEmail)
+		}
+	}
+}
+
+// complete returns the fleet when the whole list was read, else nil: a
+// partial list would read as a shrinking fleet, so none of it is emitted.
+func (s *snapshot) complete() *fleet {
+	if s.err != nil {
+		return nil
+	}
+	return s.fleet
+}
+
+// emitHealth sends the scrape's own series, which every outcome has.
+func (s *snapshot) emitHealth(ch chan<- prometheus.Metric) {
 	up := 0.0
-	if s.err == nil && s.fleet != nil {
+	if s.complete() != nil {
 		up = 1
 	}
 	send(ch, upDesc, prometheus.GaugeValue, up)
@@ -426,18 +459,6 @@ func (s *snapshot) emit(ch chan<- prometheus.Metric, opts *Options) {
 	}
 	if s.reported >= 0 {
 		send(ch, reportedDesc, prometheus.GaugeValue, float64(s.reported))
-	}
-	if up == 0 {
-		// A partial list would read as a shrinking fleet: emit none of it.
-		return
-	}
-	s.fleet.emit(ch, opts)
-}
-
-func (f *fleet) emit(ch chan<- prometheus.Metric, opts *Options) {
-	f.emitGroups(ch)
-	if opts.Devices {
-		f.emitDevices(ch, opts.OwnerEmail)
 	}
 }
 
@@ -619,6 +640,7 @@ func (f *fleet) emitGroups(ch chan<- prometheus.Metric) {
 // sorts and encodes them in: at 400,000 series, walking memory in order
 // rather than hopping between records is most of the cost.
 func (f *fleet) emitDevices(ch chan<- prometheus.Metric, owner bool) {
+	f.ordersOnce.Do(func() { f.bySerial, f.byInfo = deviceOrders(f.devices, owner) })
 	devs := f.devices
 	n := len(devs)
 	k := 5

@@ -19,7 +19,8 @@ FUZZ_TARGETS := \
 	./safeconsole:FuzzDecodeOUs \
 	./safeconsole:FuzzParseTimestamp \
 	./safeconsole:FuzzJWTExpiry \
-	./collector:FuzzVersionCompare
+	./collector:FuzzVersionCompare \
+	./collector:FuzzAppendIntAsFloat
 
 TEST_TARGETS += fuzz
 
