@@ -10,11 +10,14 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
+	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 )
 
-// scrapeCollector is a collector bound to one scrape's deadline.
+// scrapeCollector collects one scrape under its deadline.
 type scrapeCollector interface {
-	ForContext(ctx context.Context) prometheus.Collector
+	Scrape(ctx context.Context) *collector.Scrape
 }
 
 // metricsHandler serves the exporter's own metrics together with a fresh
@@ -44,29 +47,21 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	opts := promhttp.HandlerOpts{
-		ErrorLog:      promhttpLogger{h.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-	}
 	if h.collector == nil {
 		// Only a module file is configured: servers are read through
 		// /probe, and /metrics is the exporter's own.
-		promhttp.HandlerFor(h.own, opts).ServeHTTP(w, r)
+		promhttp.HandlerFor(h.own, promhttp.HandlerOpts{
+			ErrorLog:      promhttpLogger{h.logger},
+			ErrorHandling: promhttp.ContinueOnError,
+		}).ServeHTTP(w, r)
 		return
 	}
 	timeout := scrapeTimeout(r, h.fallbackTimeout, h.timeoutOffset)
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(h.collector.ForContext(ctx)); err != nil {
-		level.Error(h.logger).Log("msg", "registering the scrape collector", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	// The scrape's registry is gathered first so that the exporter's own
+	// The scrape's metrics are gathered first so that the exporter's own
 	// request counters already include this scrape's requests.
-	promhttp.HandlerFor(prometheus.Gatherers{reg, h.own}, opts).ServeHTTP(w, r)
+	metricshttp.Serve(w, r, h.collector.Scrape(ctx), h.own, promhttpLogger{h.logger})
 }
 
 // acquire takes a slot of the shared --web.max-requests limit; ok is

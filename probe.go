@@ -12,10 +12,10 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
 	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
+	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 	scconfig "github.com/safeconsole-exporter/safeconsole_exporter/config"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
 )
@@ -76,16 +76,7 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(coll.ForContext(ctx)); err != nil {
-		level.Error(h.logger).Log("msg", "registering the probe collector", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      promhttpLogger{h.logger},
-		ErrorHandling: promhttp.ContinueOnError,
-	}).ServeHTTP(w, r)
+	metricshttp.Serve(w, r, coll.Scrape(ctx), nil, promhttpLogger{h.logger})
 }
 
 // resolve checks the request and returns the module and the canonical
