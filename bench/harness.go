@@ -89,6 +89,7 @@ type SizeResult struct {
 	FloorWall, FloorCPU  []time.Duration
 	FloorPeakHeap        []uint64
 	Off, On              []scrapeResult
+	OnGzip               []scrapeResult // per-drive series on, gzip asked for
 	IdleHeap             []uint64
 	SimCPU               []time.Duration // the simulator's CPU per scrape (per-drive series off)
 }
@@ -162,15 +163,18 @@ func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
 	// An unmeasured scrape of each kind warms connections and the
 	// simulator's sort cache, and is checked against the ground truth.
 	logf(cfg, "%d drives: checking a scrape against the ground truth", n)
-	for _, e := range []*exporter{on, off} {
+	for _, c := range []struct {
+		e          *exporter
+		compressed bool
+	}{{on, false}, {off, false}, {on, true}} {
 		var buf bytes.Buffer
-		r, err := e.scrape(&buf)
+		r, err := c.e.scrape(&buf, c.compressed)
 		if err != nil {
 			return nil, err
 		}
-		devices := e == on
+		devices := c.e == on
 		if err := truth.verify(buf.Bytes(), devices); err != nil {
-			return nil, fmt.Errorf("per-drive series %v: %w", devices, err)
+			return nil, fmt.Errorf("per-drive series %v, gzip %v: %w", devices, c.compressed, err)
 		}
 		if got, err := requestsReported(buf.Bytes()); err != nil || got != r.requests {
 			return nil, fmt.Errorf("safeconsole_scrape_requests = %d (%v), the scan made %d", got, err, r.requests)
@@ -209,7 +213,7 @@ func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := off.scrape(nil)
+		r, err := off.scrape(nil, false)
 		if err != nil {
 			return nil, err
 		}
@@ -234,11 +238,19 @@ func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
 		sr.Off = append(sr.Off, r)
 
 		idleHeap()
-		r, err = on.scrape(nil)
+		r, err = on.scrape(nil, false)
 		if err != nil {
 			return nil, err
 		}
 		sr.On = append(sr.On, r)
+
+		// As Prometheus asks by default: gzip.
+		idleHeap()
+		r, err = on.scrape(nil, true)
+		if err != nil {
+			return nil, err
+		}
+		sr.OnGzip = append(sr.OnGzip, r)
 	}
 
 	if n == cfg.DecoderSize {
@@ -275,13 +287,13 @@ func sweep(cfg *Config, url string, drives int) ([]SweepResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := e.scrape(nil); err != nil { // warm the connections
+			if _, err := e.scrape(nil, false); err != nil { // warm the connections
 				return nil, err
 			}
 			var walls []time.Duration
 			res := SweepResult{PageSize: ps, Concurrency: conc}
 			for run := 0; run < cfg.SweepRuns; run++ {
-				r, err := e.scrape(nil)
+				r, err := e.scrape(nil, false)
 				if err != nil {
 					return nil, err
 				}

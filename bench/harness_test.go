@@ -76,7 +76,7 @@ func TestVerifyCatchesDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := e.scrape(&buf); err != nil {
+	if _, err := e.scrape(&buf, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := newGroundTruth(fleet).verify(buf.Bytes(), true); err != nil {
@@ -93,7 +93,7 @@ func TestVerifyCatchesDifferences(t *testing.T) {
 	// per-drive series must not.
 	fleet.Mutate(func(f *safeconsoletest.Fleet) { f.Users[3].Devices[0].Online = !f.Users[3].Devices[0].Online })
 	buf.Reset()
-	if _, err := e.scrape(&buf); err != nil {
+	if _, err := e.scrape(&buf, false); err != nil {
 		t.Fatal(err)
 	}
 	truth := newGroundTruth(fleet)

@@ -94,35 +94,40 @@ func pick[T any](rs []scrapeResult, f func(scrapeResult) T) []T {
 // summary is the medians of one size's measurements.
 type summary struct {
 	floor, floorCPU, off, on, renderOff, renderOn time.Duration
+	onGzip, renderOnGzip, renderCPUOnGzip         time.Duration
 	scanCPU, renderCPUOn, simCPU                  time.Duration
 	allocs, renderAllocsOn, idle                  uint64
 	peakOff, peakOn, liveOff, liveOn, floorPeak   uint64
-	bytesOff, bytesOn                             int64
+	bytesOff, bytesOn, bytesOnGzip                int64
 }
 
 func summarize(s *SizeResult) summary {
 	wall := func(r scrapeResult) time.Duration { return r.wall }
 	render := func(r scrapeResult) time.Duration { return r.renderWall }
 	return summary{
-		floor:          median(s.FloorWall),
-		floorCPU:       minD(s.FloorCPU),
-		off:            median(pick(s.Off, wall)),
-		on:             median(pick(s.On, wall)),
-		renderOff:      median(pick(s.Off, render)),
-		renderOn:       median(pick(s.On, render)),
-		scanCPU:        minD(pick(s.Off, func(r scrapeResult) time.Duration { return r.scanCPU })),
-		renderCPUOn:    median(pick(s.On, func(r scrapeResult) time.Duration { return r.renderCPU })),
-		simCPU:         median(s.SimCPU),
-		allocs:         medianU(pick(s.Off, func(r scrapeResult) uint64 { return r.scanAllocs })),
-		renderAllocsOn: medianU(pick(s.On, func(r scrapeResult) uint64 { return r.renderAllocs })),
-		idle:           medianU(s.IdleHeap),
-		peakOff:        maxU(pick(s.Off, func(r scrapeResult) uint64 { return r.peakHeap })),
-		peakOn:         maxU(pick(s.On, func(r scrapeResult) uint64 { return r.peakHeap })),
-		liveOff:        maxU(pick(s.Off, func(r scrapeResult) uint64 { return r.liveHeap })),
-		liveOn:         maxU(pick(s.On, func(r scrapeResult) uint64 { return r.liveHeap })),
-		floorPeak:      maxU(s.FloorPeakHeap),
-		bytesOff:       s.Off[len(s.Off)-1].bytes,
-		bytesOn:        s.On[len(s.On)-1].bytes,
+		floor:           median(s.FloorWall),
+		floorCPU:        minD(s.FloorCPU),
+		off:             median(pick(s.Off, wall)),
+		on:              median(pick(s.On, wall)),
+		renderOff:       median(pick(s.Off, render)),
+		renderOn:        median(pick(s.On, render)),
+		onGzip:          median(pick(s.OnGzip, wall)),
+		renderOnGzip:    median(pick(s.OnGzip, render)),
+		renderCPUOnGzip: median(pick(s.OnGzip, func(r scrapeResult) time.Duration { return r.renderCPU })),
+		bytesOnGzip:     s.OnGzip[len(s.OnGzip)-1].bytes,
+		scanCPU:         minD(pick(s.Off, func(r scrapeResult) time.Duration { return r.scanCPU })),
+		renderCPUOn:     median(pick(s.On, func(r scrapeResult) time.Duration { return r.renderCPU })),
+		simCPU:          median(s.SimCPU),
+		allocs:          medianU(pick(s.Off, func(r scrapeResult) uint64 { return r.scanAllocs })),
+		renderAllocsOn:  medianU(pick(s.On, func(r scrapeResult) uint64 { return r.renderAllocs })),
+		idle:            medianU(s.IdleHeap),
+		peakOff:         maxU(pick(s.Off, func(r scrapeResult) uint64 { return r.peakHeap })),
+		peakOn:          maxU(pick(s.On, func(r scrapeResult) uint64 { return r.peakHeap })),
+		liveOff:         maxU(pick(s.Off, func(r scrapeResult) uint64 { return r.liveHeap })),
+		liveOn:          maxU(pick(s.On, func(r scrapeResult) uint64 { return r.liveHeap })),
+		floorPeak:       maxU(s.FloorPeakHeap),
+		bytesOff:        s.Off[len(s.Off)-1].bytes,
+		bytesOn:         s.On[len(s.On)-1].bytes,
 	}
 }
 
@@ -138,13 +143,14 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 
 	fmt.Fprintln(w, "Scrape wall time against the fetch floor (same pages, same concurrency, bodies discarded):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| drives | users | pages | API requests | floor | scrape, per-drive off | ratio | scrape, per-drive on | ratio |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| drives | users | pages | API requests | floor | scrape, per-drive off | ratio | scrape, per-drive on | ratio | per-drive on, gzip | ratio |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range r.Sizes {
 		s := &r.Sizes[i]
 		v := summarize(s)
-		fmt.Fprintf(w, "| %d | %d | %d | %d | %s | %s | %.2f | %s | %.2f |\n", s.Drives, s.Users, s.Pages, s.Requests,
-			ms(v.floor), ms(v.off), float64(v.off)/float64(v.floor), ms(v.on), float64(v.on)/float64(v.floor))
+		fmt.Fprintf(w, "| %d | %d | %d | %d | %s | %s | %.2f | %s | %.2f | %s | %.2f |\n", s.Drives, s.Users, s.Pages, s.Requests,
+			ms(v.floor), ms(v.off), float64(v.off)/float64(v.floor), ms(v.on), float64(v.on)/float64(v.floor),
+			ms(v.onGzip), float64(v.onGzip)/float64(v.floor))
 	}
 	fmt.Fprintln(w)
 
@@ -162,15 +168,16 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "Exposition: size of /metrics and the time from the last page to the last byte (aggregation finish, metric construction, registry gather, text encoding), plain text.")
+	fmt.Fprintln(w, "Exposition: size of /metrics and the time from the last page to the last byte (aggregation finish, metric construction, registry gather, text encoding), text format, plain and gzip-compressed as Prometheus asks by default.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| drives | size, off | size, on | render, off | render, on | render CPU, on | render allocs / drive, on |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| drives | size, off | size, on | size, on, gzip | render, off | render, on | render CPU, on | render allocs / drive, on | render, on, gzip | render CPU, on, gzip |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range r.Sizes {
 		s := &r.Sizes[i]
 		v := summarize(s)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %.1f |\n", s.Drives, size(v.bytesOff), size(v.bytesOn),
-			msPrecise(v.renderOff), msPrecise(v.renderOn), msPrecise(v.renderCPUOn), float64(v.renderAllocsOn)/float64(s.Drives))
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %.1f | %s | %s |\n", s.Drives, size(v.bytesOff), size(v.bytesOn), size(v.bytesOnGzip),
+			msPrecise(v.renderOff), msPrecise(v.renderOn), msPrecise(v.renderCPUOn), float64(v.renderAllocsOn)/float64(s.Drives),
+			msPrecise(v.renderOnGzip), msPrecise(v.renderCPUOnGzip))
 	}
 	fmt.Fprintln(w)
 

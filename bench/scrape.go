@@ -2,7 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/config"
 
 	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
+	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole/safeconsoletest"
 )
@@ -65,9 +67,8 @@ func (t *timedScanner) reset() {
 }
 
 // exporter is the exporter as main wires it: one client, a collector, and
-// /metrics served from a registry built per request together with the
-// exporter's own metrics (handler.go does the same; it is in package main,
-// so it is mirrored here).
+// /metrics answered by internal/metricshttp, as handler.go does, with the
+// exporter's own metrics beside the scrape's.
 type exporter struct {
 	scanner *timedScanner
 	coll    *collector.Collector
@@ -141,23 +142,40 @@ type scrapeResult struct {
 	res                        safeconsole.ScanResult
 }
 
-// scrape serves one /metrics request the way Prometheus sends it (plain
-// text, no compression asked for) and measures it. keep, when not nil,
-// receives the exposition.
-func (e *exporter) scrape(keep *bytes.Buffer) (scrapeResult, error) {
+// failLogger keeps the first error the handler reports.
+type failLogger struct{ err *error }
+
+func (l failLogger) Println(v ...any) {
+	if *l.err == nil {
+		*l.err = errors.New(fmt.Sprintln(v...))
+	}
+}
+
+// scrape serves one /metrics request the way Prometheus sends it (text
+// format; gzip when asked, as Prometheus does by default) and measures it.
+// keep, when not nil, receives the exposition, decompressed.
+func (e *exporter) scrape(keep *bytes.Buffer, compressed bool) (scrapeResult, error) {
 	e.scanner.reset()
-	w := &countingWriter{h: http.Header{}, keep: keep}
+	w := &countingWriter{h: http.Header{}}
+	var gzipped bytes.Buffer
+	if compressed {
+		if keep != nil {
+			w.keep = &gzipped
+		}
+	} else {
+		w.keep = keep
+	}
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	if compressed {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	var serveErr error
 
 	hs := startHeapSampler()
 	mem0, cpu0, t0 := readCounters(), processCPU(), time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.coll.ForContext(ctx))
-	promhttp.HandlerFor(prometheus.Gatherers{reg, e.own}, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError,
-	}).ServeHTTP(w, req.WithContext(ctx))
+	metricshttp.Serve(w, req.WithContext(ctx), e.coll.Scrape(ctx), e.own, failLogger{&serveErr})
 	cancel()
 	t1, cpu1, mem1 := time.Now(), processCPU(), readCounters()
 	peak, live := hs.Stop()
@@ -173,6 +191,21 @@ func (e *exporter) scrape(keep *bytes.Buffer) (scrapeResult, error) {
 	}
 	if w.status != 0 && w.status != http.StatusOK {
 		return scrapeResult{}, fmt.Errorf("/metrics answered HTTP %d", w.status)
+	}
+	if serveErr != nil {
+		return scrapeResult{}, fmt.Errorf("serving /metrics: %w", serveErr)
+	}
+	if got := w.h.Get("Content-Encoding"); (got == "gzip") != compressed {
+		return scrapeResult{}, fmt.Errorf("/metrics answered with Content-Encoding %q, gzip asked for: %v", got, compressed)
+	}
+	if compressed && keep != nil {
+		zr, err := gzip.NewReader(&gzipped)
+		if err != nil {
+			return scrapeResult{}, fmt.Errorf("reading the compressed answer: %w", err)
+		}
+		if _, err := keep.ReadFrom(zr); err != nil {
+			return scrapeResult{}, fmt.Errorf("reading the compressed answer: %w", err)
+		}
 	}
 	return scrapeResult{
 		wall:           t1.Sub(t0),
