@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
-	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 	scconfig "github.com/safeconsole-exporter/safeconsole_exporter/config"
+	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
 )
 
