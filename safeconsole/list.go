@@ -25,7 +25,7 @@ type ScanResult struct {
 	Requests   int   // HTTP requests this scan made, retries included
 	Pages      int   // list pages read
 	FirstTotal int64 // `total` on the first page
-	LastTotal  int64 // `total` on the page that arrived last
+	LastTotal  int64 // `total` on the latest page asked for
 	Users      int   // distinct users delivered
 	Devices    int   // distinct drives delivered
 	// Duplicates counts entries dropped because their user id or drive
@@ -67,13 +67,20 @@ type scan struct {
 	visit    VisitFunc
 	redact   string
 	requests atomic.Int64
-	workers  chan *worker
+	// slots bounds the requests in flight (Config.Concurrency); they are
+	// taken in page order, so the server is asked for pages in order. A
+	// page is decoded and delivered after its request has handed its slot
+	// on, so the next request does not wait for the decoding; workers
+	// (decoders) number twice the slots.
+	slots   chan struct{}
+	workers chan *worker
 
 	mu         sync.Mutex
 	res        ScanResult
 	seenUsers  map[int64]struct{}
 	seenSerial map[string]struct{}
 	keep       []int // user index remap, reused
+	lastPage   int   // index of the latest page delivered; its total is LastTotal
 }
 
 // Scan reads OU names and pages through the whole list, calling visit for
@@ -92,9 +99,10 @@ func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error)
 		c:       c,
 		visit:   visit,
 		redact:  tok,
-		workers: make(chan *worker, c.cfg.Concurrency),
+		slots:   make(chan struct{}, c.cfg.Concurrency),
+		workers: make(chan *worker, 2*c.cfg.Concurrency),
 	}
-	for i := 0; i < c.cfg.Concurrency; i++ {
+	for i := 0; i < 2*c.cfg.Concurrency; i++ {
 		s.workers <- &worker{dec: NewPageDecoder(c.cfg.WantOwner)}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -140,6 +148,7 @@ func (c *Client) Scan(ctx context.Context, visit VisitFunc) (*ScanResult, error)
 
 func (s *scan) run(ctx context.Context) error {
 	s.pageSize = s.c.cfg.PageSize
+	s.lastPage = -1
 	first, err := s.fetch(ctx, 0)
 	if err != nil {
 		return err
@@ -157,22 +166,25 @@ func (s *scan) run(ctx context.Context) error {
 	}
 	if planned > 1 {
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(s.c.cfg.Concurrency)
+		g.SetLimit(2 * s.c.cfg.Concurrency) // see scan.slots
 		for i := 1; i < planned; i++ {
 			// Once a page failed or the deadline passed, the rest of the
 			// plan is abandoned: a server claiming millions of one-entry
 			// pages would otherwise keep the scan starting fetches that
 			// fail at once, long after the scrape's deadline.
-			if gctx.Err() != nil {
+			if !s.takeSlot(gctx) {
 				break
 			}
 			g.Go(func() error {
-				_, err := s.fetch(gctx, i)
+				_, err := s.fetchInSlot(gctx, i)
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return s.timeoutError()
 		}
 	}
 
@@ -214,8 +226,34 @@ type pageResult struct {
 	newUsers int // entries not seen before
 }
 
+// takeSlot waits for a free request slot; false when ctx ended first.
+func (s *scan) takeSlot(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *scan) timeoutError() error {
+	return &Error{Action: s.c.cfg.ListAction, Kind: KindTimeout, Err: errors.New("no answer before the scrape deadline")}
+}
+
 // fetch reads page index i, decodes, deduplicates and delivers it.
 func (s *scan) fetch(ctx context.Context, i int) (pageResult, error) {
+	if !s.takeSlot(ctx) {
+		return pageResult{}, s.timeoutError()
+	}
+	return s.fetchInSlot(ctx, i)
+}
+
+// fetchInSlot is fetch with a request slot already taken; it frees it
+// once the answer is read.
+func (s *scan) fetchInSlot(ctx context.Context, i int) (pageResult, error) {
 	cfg := &s.c.cfg
 	req := listRequest{Limit: s.pageSize, SortBy: cfg.SortBy, SortOrder: cfg.SortOrder, Keyword: cfg.Keyword}
 	if cfg.Paging == PagingNumber {
@@ -225,29 +263,23 @@ func (s *scan) fetch(ctx context.Context, i int) (pageResult, error) {
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
+		<-s.slots
 		return pageResult{}, fmt.Errorf("encoding list request: %w", err)
 	}
-	var w *worker
-	if ctx.Err() == nil {
-		select {
-		case w = <-s.workers:
-		case <-ctx.Done():
-		}
-	}
-	if w == nil {
-		return pageResult{}, &Error{Action: cfg.ListAction, Kind: KindTimeout, Err: errors.New("no answer before the scrape deadline")}
-	}
-	defer func() { s.workers <- w }()
-
 	buf := s.c.getBuf()
 	defer s.c.putBuf(buf)
-	if err := s.c.call(ctx, &s.requests, cfg.ListAction, http.MethodPost, body, buf, s.redact); err != nil {
+	err = s.c.call(ctx, &s.requests, cfg.ListAction, http.MethodPost, body, buf, s.redact)
+	<-s.slots
+	if err != nil {
 		return pageResult{}, err
 	}
+	// Never waits: there are as many workers as fetches can run at once.
+	w := <-s.workers
+	defer func() { s.workers <- w }()
 	if err := w.dec.Decode(buf.Bytes(), &w.page); err != nil {
 		return pageResult{}, s.decodeError(err, i)
 	}
-	return s.deliver(&w.page), nil
+	return s.deliver(&w.page, i), nil
 }
 
 func (s *scan) decodeError(err error, page int) error {
@@ -264,13 +296,17 @@ func (s *scan) decodeError(err error, page int) error {
 	return &Error{Action: action, Kind: KindProtocol, Err: fmt.Errorf("page %d: %w", page, err)}
 }
 
-// deliver drops entries already seen and hands the rest to visit.
-func (s *scan) deliver(p *Page) pageResult {
+// deliver drops entries already seen and hands the rest to visit. Pages
+// may be delivered out of order; the total of the latest page asked for
+// is the one the list must add up to.
+func (s *scan) deliver(p *Page, index int) pageResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := pageResult{total: p.Total, entries: len(p.Users)}
 	s.res.Pages++
-	s.res.LastTotal = p.Total
+	if index >= s.lastPage {
+		s.res.LastTotal, s.lastPage = p.Total, index
+	}
 
 	if s.seenUsers == nil {
 		// Sized from the first page's total, so the sets do not grow (and
