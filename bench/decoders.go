@@ -127,9 +127,9 @@ func compareDecoders(pages [][]byte, ous map[int64]string, drives, rounds int) (
 }
 
 // replayScanner feeds captured pages through the exporter's decoder and the
-// collector's aggregation without a network, deduplicating the way
-// safeconsole.Client.Scan does, so that the pipeline's CPU is measured
-// apart from HTTP.
+// collector's aggregation without a network, deduplicating with the same
+// safeconsole.Deduper Client.Scan uses, so that the pipeline's CPU is
+// measured apart from HTTP.
 type replayScanner struct {
 	pages [][]byte
 	ous   map[int64]string
@@ -141,52 +141,23 @@ type replayScanner struct {
 
 func (r *replayScanner) Scan(_ context.Context, visit safeconsole.VisitFunc) (*safeconsole.ScanResult, error) {
 	res := &safeconsole.ScanResult{OUs: r.ous}
-	var (
-		seenUsers   map[int64]struct{}
-		seenSerials map[string]struct{}
-		keep        []int
-	)
+	var dedupe *safeconsole.Deduper
 	for _, b := range r.pages {
 		p := &r.page
 		if err := r.dec.Decode(b, p); err != nil {
 			r.err = err
 			return res, err
 		}
-		if seenUsers == nil {
-			// Sized from the first page's total, as list.go does.
-			hint := int(min(p.Total, 1<<18))
-			seenUsers = make(map[int64]struct{}, hint)
-			seenSerials = make(map[string]struct{}, hint+hint/4)
+		if dedupe == nil {
+			dedupe = safeconsole.NewDeduper(p.Total)
 		}
 		res.Pages++
 		res.FirstTotal, res.LastTotal = p.Total, p.Total
-		keep = keep[:0]
-		users := p.Users[:0]
-		for _, u := range p.Users {
-			if _, dup := seenUsers[u.ID]; dup {
-				keep = append(keep, -1)
-				continue
-			}
-			seenUsers[u.ID] = struct{}{}
-			keep = append(keep, len(users))
-			users = append(users, u)
-		}
-		devices := p.Devices[:0]
-		for _, d := range p.Devices {
-			ui := keep[d.User]
-			if ui < 0 {
-				continue
-			}
-			if _, dup := seenSerials[d.Serial]; dup {
-				continue
-			}
-			seenSerials[d.Serial] = struct{}{}
-			d.User = ui
-			devices = append(devices, d)
-		}
-		p.Users, p.Devices = users, devices
-		res.Users += len(users)
-		res.Devices += len(devices)
+		dupUsers, dupDevices := dedupe.Page(p)
+		res.DuplicateUsers += dupUsers
+		res.DuplicateDevices += dupDevices
+		res.Users += len(p.Users)
+		res.Devices += len(p.Devices)
 		visit(p)
 	}
 	r.res, r.err = res, nil

@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	./safeconsole:FuzzDecodeOUs \
 	./safeconsole:FuzzParseTimestamp \
 	./safeconsole:FuzzJWTExpiry \
+	./safeconsole:FuzzDedupeSets \
 	./collector:FuzzVersionCompare \
 	./collector:FuzzAppendIntAsFloat
 

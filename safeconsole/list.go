@@ -51,9 +51,6 @@ type listRequest struct {
 	Keyword   string `json:"keyword"`
 }
 
-// maxDedupeHint bounds the pre-sizing of the dedupe sets.
-const maxDedupeHint = 1 << 18
-
 // worker holds what one concurrent page fetch reuses.
 type worker struct {
 	dec  *PageDecoder
@@ -75,12 +72,10 @@ type scan struct {
 	slots   chan struct{}
 	workers chan *worker
 
-	mu         sync.Mutex
-	res        ScanResult
-	seenUsers  map[int64]struct{}
-	seenSerial map[string]struct{}
-	keep       []int // user index remap, reused
-	lastPage   int   // index of the latest page delivered; its total is LastTotal
+	mu       sync.Mutex
+	res      ScanResult
+	dedupe   *Deduper
+	lastPage int // index of the latest page delivered; its total is LastTotal
 }
 
 // Scan reads OU names and pages through the whole list, calling visit for
@@ -308,50 +303,15 @@ func (s *scan) deliver(p *Page, index int) pageResult {
 		s.res.LastTotal, s.lastPage = p.Total, index
 	}
 
-	if s.seenUsers == nil {
-		// Sized from the first page's total, so the sets do not grow (and
-		// rehash) step by step through a large fleet; bounded, since the
-		// total is the server's word.
-		hint := int(min(p.Total, maxDedupeHint))
-		s.seenUsers = make(map[int64]struct{}, hint)
-		s.seenSerial = make(map[string]struct{}, hint+hint/4)
+	if s.dedupe == nil {
+		s.dedupe = NewDeduper(p.Total)
 	}
-	keep := s.keep[:0]
-	users := p.Users[:0]
-	// One map operation per key: an insert that does not grow the set
-	// found a duplicate.
-	for _, u := range p.Users {
-		n := len(s.seenUsers)
-		s.seenUsers[u.ID] = struct{}{}
-		if len(s.seenUsers) == n {
-			keep = append(keep, -1)
-			s.res.DuplicateUsers++
-			continue
-		}
-		keep = append(keep, len(users))
-		users = append(users, u)
-	}
-	devices := p.Devices[:0]
-	for _, d := range p.Devices {
-		ui := keep[d.User]
-		if ui < 0 {
-			continue // its user was a duplicate: counted with the first copy
-		}
-		n := len(s.seenSerial)
-		s.seenSerial[d.Serial] = struct{}{}
-		if len(s.seenSerial) == n {
-			s.res.DuplicateDevices++
-			continue
-		}
-		d.User = ui
-		devices = append(devices, d)
-	}
-	clear(p.Devices[len(devices):])
-	p.Users, p.Devices = users, devices
-	s.keep = keep
-	r.newUsers = len(users)
-	s.res.Users += len(users)
-	s.res.Devices += len(devices)
+	dupUsers, dupDevices := s.dedupe.Page(p)
+	s.res.DuplicateUsers += dupUsers
+	s.res.DuplicateDevices += dupDevices
+	r.newUsers = len(p.Users)
+	s.res.Users += len(p.Users)
+	s.res.Devices += len(p.Devices)
 	if s.visit != nil {
 		s.visit(p)
 	}
