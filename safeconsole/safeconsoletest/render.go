@@ -201,7 +201,9 @@ var capacities = []string{"8", "16", "32", "64", "128", "256"}
 // appendUser appends one list entry. padAt, when not nil, receives the
 // offset just after the entry's opening brace (where an oversize fault
 // injects its padding member).
-func appendUser(b []byte, u *User, padAt *int) []byte {
+//
+// seedShape leaves out the members the vendor's example does not show.
+func appendUser(b []byte, u *User, padAt *int, seedShape bool) []byte {
 	h := hashID(u.ID)
 	b = append(b, '{')
 	if padAt != nil {
@@ -209,6 +211,9 @@ func appendUser(b []byte, u *User, padAt *int) []byte {
 	}
 	o := obj{b: b, first: true}
 	for _, f := range userOrders[h%3] {
+		if seedShape && f >= uxPolicyName {
+			continue
+		}
 		switch f {
 		case uLastIP:
 			o.key("last_ip")
@@ -256,7 +261,7 @@ func appendUser(b []byte, u *User, padAt *int) []byte {
 				if i > 0 {
 					o.b = append(o.b, ',')
 				}
-				o.b = appendDevice(o.b, &u.Devices[i])
+				o.b = appendDevice(o.b, &u.Devices[i], seedShape)
 			}
 			o.b = append(o.b, ']')
 		case uID:
@@ -306,11 +311,14 @@ func appendUser(b []byte, u *User, padAt *int) []byte {
 	return append(o.b, '}')
 }
 
-func appendDevice(b []byte, d *Device) []byte {
+func appendDevice(b []byte, d *Device, seedShape bool) []byte {
 	h := hash32(d.Serial)
 	b = append(b, '{')
 	o := obj{b: b, first: true}
 	for _, f := range deviceOrders[h%3] {
+		if seedShape && f >= dxModel {
+			continue
+		}
 		switch f {
 		case dOwner:
 			o.key("owner")
@@ -406,7 +414,7 @@ func appendDevice(b []byte, d *Device) []byte {
 
 // appendPage writes a list answer. padAt receives the offset inside the first
 // entry where padding may go, or -1 if there is no entry.
-func appendPage(b []byte, users []*User, total int, padAt *int) []byte {
+func appendPage(b []byte, users []*User, total int, padAt *int, seedShape bool) []byte {
 	b = append(b, `{"total":`...)
 	b = strconv.AppendInt(b, int64(total), 10)
 	b = append(b, `,"success":true,"response":[`...)
@@ -414,10 +422,10 @@ func appendPage(b []byte, users []*User, total int, padAt *int) []byte {
 	for i, u := range users {
 		if i > 0 {
 			b = append(b, ',')
-			b = appendUser(b, u, nil)
+			b = appendUser(b, u, nil, seedShape)
 			continue
 		}
-		b = appendUser(b, u, padAt)
+		b = appendUser(b, u, padAt, seedShape)
 	}
 	return append(b, "]}"...)
 }

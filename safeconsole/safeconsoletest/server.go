@@ -55,6 +55,7 @@ type config struct {
 	paging     Paging
 	maxLimit   int
 	logger     *log.Logger
+	seedShape  bool
 }
 
 // Option configures a Server.
@@ -71,6 +72,13 @@ func WithListAction(name string) Option { return func(c *config) { c.listAction 
 
 // WithPaging sets how "start" is read (default PageByOffset).
 func WithPaging(p Paging) Option { return func(c *config) { c.paging = p } }
+
+// WithSeedShape makes list answers carry only the members of the vendor's
+// example response. By default every user and drive also carries members
+// the example does not show (nested objects, arrays, escaped strings), as
+// real answers may ("some content has been abbreviated"), which about
+// doubles an answer's size.
+func WithSeedShape() Option { return func(c *config) { c.seedShape = true } }
 
 // WithMaxLimit caps the page size at n (default DefaultMaxLimit).
 func WithMaxLimit(n int) Option { return func(c *config) { c.maxLimit = n } }
@@ -421,7 +429,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, action string
 	if faulted {
 		total += fault.TotalDelta
 	}
-	*bp = appendPage((*bp)[:0], users, total, &padAt)
+	*bp = appendPage((*bp)[:0], users, total, &padAt, s.cfg.seedShape)
 	fleet.mu.RUnlock()
 	s.reply(w, r, fault, faulted, *bp, padAt)
 }

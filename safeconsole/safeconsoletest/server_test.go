@@ -102,7 +102,7 @@ func TestListShape(t *testing.T) {
 func firstKey(t *testing.T, e map[string]any) string {
 	t.Helper()
 	u := &User{ID: int64(e["id"].(float64))}
-	b := appendUser(nil, u, nil)
+	b := appendUser(nil, u, nil, false)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if _, err := dec.Token(); err != nil {
 		t.Fatal(err)
@@ -670,5 +670,58 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := s.Requests(DefaultListAction); got != 80 {
 		t.Errorf("counted %d list requests, want 80", got)
+	}
+}
+
+// TestSeedShape: with WithSeedShape an answer carries the vendor's members
+// and nothing else, and is well under the default answer's size.
+func TestSeedShape(t *testing.T) {
+	f := NewFleet(FleetOptions{Seed: 5, Devices: 300})
+	seed := NewServer(f, WithSeedShape())
+	defer seed.Close()
+	padded := NewServer(f)
+	defer padded.Close()
+	body := `{"limit":1000,"start":0,"sort_by":"id","sort_order":"ASC","keyword":""}`
+	allowed := func(keys []string, extra ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range append(keys, extra...) {
+			m[k] = true
+		}
+		return m
+	}
+	userKeys := allowed(seedUserKeys, "geolocation")
+	deviceKeys := allowed(seedDeviceKeys, "geolocation", "lastUsed")
+	p := list(t, seed, body)
+	if p.Total != len(f.Users) || len(p.Response) != p.Total {
+		t.Fatalf("total %d entries %d, fleet has %d users", p.Total, len(p.Response), len(f.Users))
+	}
+	for _, e := range p.Response {
+		for k := range e {
+			if !userKeys[k] {
+				t.Fatalf("seed-shaped user entry has %q", k)
+			}
+		}
+		for _, d := range e["safesticks"].([]any) {
+			for k := range d.(map[string]any) {
+				if !deviceKeys[k] {
+					t.Fatalf("seed-shaped drive has %q", k)
+				}
+			}
+		}
+	}
+	size := func(s *Server) int {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+APIPath+"?action="+DefaultListAction, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+DefaultToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return b.Len()
+	}
+	if s, d := size(seed), size(padded); s*3 > d*2 {
+		t.Errorf("seed-shaped answer %d bytes, default %d: the extra members are not left out", s, d)
 	}
 }
