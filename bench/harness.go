@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
@@ -21,7 +22,12 @@ import (
 
 // Config selects what Run measures.
 type Config struct {
-	Sizes       []int         // fleet sizes in drives
+	Sizes []int // fleet sizes in drives, answers in the seed's shape
+	// PaddedSizes are measured again with padded answers: every user and
+	// drive also carries members the vendor's example does not show,
+	// about twice the bytes (safeconsoletest's default). nil: the largest
+	// of Sizes; empty: none.
+	PaddedSizes []int
 	Latency     time.Duration // injected per request by the simulator
 	PageSize    int           // 0: safeconsole.DefaultPageSize
 	Concurrency int           // 0: safeconsole.DefaultConcurrency
@@ -65,6 +71,9 @@ func (c *Config) defaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 2 * time.Minute
 	}
+	if c.PaddedSizes == nil {
+		c.PaddedSizes = []int{slices.Max(c.Sizes)}
+	}
 	if c.DecoderSize == 0 {
 		for _, n := range c.Sizes {
 			c.DecoderSize = max(c.DecoderSize, n)
@@ -83,6 +92,7 @@ func (c *Config) defaults() {
 
 // SizeResult is everything measured at one fleet size.
 type SizeResult struct {
+	Padded               bool // answers padded beyond the seed's shape
 	Drives, Users, Pages int
 	Requests             int   // per scrape, as the exporter counted them
 	SimRequests          int64 // per scrape, as the simulator counted them
@@ -106,10 +116,17 @@ type Report struct {
 	Config   Config
 	Machine  Machine
 	Sizes    []SizeResult
-	Decoders []decoderResult
+	Decoders []DecoderSet
 	Sweep    []SweepResult
 	Started  time.Time
 	Took     time.Duration
+}
+
+// DecoderSet is the decoder comparison on one shape of answers.
+type DecoderSet struct {
+	Padded  bool
+	Pages   int
+	Results []decoderResult
 }
 
 // Run measures every configured size, checking each scrape's result against
@@ -118,9 +135,16 @@ func Run(cfg Config) (*Report, error) {
 	cfg.defaults()
 	rep := &Report{Config: cfg, Machine: describeMachine(), Started: time.Now()}
 	for _, n := range cfg.Sizes {
-		sr, err := runSize(&cfg, n, rep)
+		sr, err := runSize(&cfg, n, false, rep)
 		if err != nil {
 			return nil, fmt.Errorf("%d drives: %w", n, err)
+		}
+		rep.Sizes = append(rep.Sizes, *sr)
+	}
+	for _, n := range cfg.PaddedSizes {
+		sr, err := runSize(&cfg, n, true, rep)
+		if err != nil {
+			return nil, fmt.Errorf("%d drives, padded answers: %w", n, err)
 		}
 		rep.Sizes = append(rep.Sizes, *sr)
 	}
@@ -133,9 +157,9 @@ func logf(cfg *Config, format string, args ...any) {
 	fmt.Fprintf(cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
-	logf(cfg, "%d drives: starting the simulator (latency %v)", n, cfg.Latency)
-	sim, err := startSimulator(n, cfg.Latency, cfg.Seed)
+func runSize(cfg *Config, n int, padded bool, rep *Report) (*SizeResult, error) {
+	logf(cfg, "%d drives: starting the simulator (latency %v, padded answers %v)", n, cfg.Latency, padded)
+	sim, err := startSimulator(n, cfg.Latency, cfg.Seed, padded)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +167,7 @@ func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
 
 	fleet := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: cfg.Seed, Devices: n})
 	truth := newGroundTruth(fleet)
-	sr := &SizeResult{Drives: truth.devices, Users: truth.users}
+	sr := &SizeResult{Padded: padded, Drives: truth.devices, Users: truth.users}
 	sr.Pages = (truth.users + cfg.PageSize - 1) / cfg.PageSize
 	fleet = nil
 
@@ -263,12 +287,13 @@ func runSize(cfg *Config, n int, rep *Report) (*SizeResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep.Decoders, err = compareDecoders(pages, ous, sr.Drives, cfg.DecoderRounds)
+		results, err := compareDecoders(pages, ous, sr.Drives, cfg.DecoderRounds)
 		if err != nil {
 			return nil, err
 		}
+		rep.Decoders = append(rep.Decoders, DecoderSet{Padded: padded, Pages: len(pages), Results: results})
 	}
-	if n == cfg.SweepSize && len(cfg.SweepPageSizes) > 0 {
+	if n == cfg.SweepSize && !padded && len(cfg.SweepPageSizes) > 0 {
 		rep.Sweep, err = sweep(cfg, sim.URL, sr.Drives)
 		if err != nil {
 			return nil, err

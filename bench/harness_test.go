@@ -24,8 +24,8 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Sizes) != 2 {
-		t.Fatalf("%d sizes reported, want 2", len(rep.Sizes))
+	if len(rep.Sizes) != 3 || rep.Sizes[1].Padded || !rep.Sizes[2].Padded || rep.Sizes[2].Drives != 2500 {
+		t.Fatalf("%d sizes reported, want 2 seed-shaped and the largest again padded", len(rep.Sizes))
 	}
 	for _, s := range rep.Sizes {
 		if s.Requests != 1+s.Pages || s.SimRequests != int64(s.Requests) {
@@ -40,15 +40,16 @@ func TestRunSmall(t *testing.T) {
 			}
 		}
 	}
-	if len(rep.Decoders) != 3 || rep.Decoders[0].drives != rep.Sizes[1].Drives {
-		t.Errorf("decoder comparison = %+v, want 3 decoders on the 2500-drive fleet", rep.Decoders)
+	if len(rep.Decoders) != 2 || len(rep.Decoders[0].Results) != 3 || rep.Decoders[0].Results[0].drives != rep.Sizes[1].Drives ||
+		rep.Decoders[0].Padded || !rep.Decoders[1].Padded {
+		t.Errorf("decoder comparison = %+v, want 3 decoders on the 2500-drive fleet, seed-shaped and padded", rep.Decoders)
 	}
 	if len(rep.Sweep) != 4 || rep.Sweep[0].Requests <= rep.Sweep[2].Requests {
 		t.Errorf("sweep = %+v, want 4 settings, smaller pages making more requests", rep.Sweep)
 	}
 	var md strings.Builder
 	rep.WriteMarkdown(&md, "scbench -test")
-	for _, want := range []string{"Command: `scbench -test`", "| 2500 |", "encoding/json", "| 50 | 2 |"} {
+	for _, want := range []string{"Command: `scbench -test`", "| 2500 | seed |", "| 2500 | padded |", "encoding/json", "| 50 | 2 |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}

@@ -131,6 +131,14 @@ func summarize(s *SizeResult) summary {
 	}
 }
 
+// shape names the answers' shape in the tables.
+func shape(padded bool) string {
+	if padded {
+		return "padded"
+	}
+	return "seed"
+}
+
 // WriteMarkdown writes the report as Markdown tables.
 func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	c := r.Config
@@ -143,12 +151,12 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 
 	fmt.Fprintln(w, "Scrape wall time against the fetch floor (same pages, same concurrency, bodies discarded):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| drives | users | pages | API requests | floor | scrape, per-drive off | ratio | scrape, per-drive on | ratio | per-drive on, gzip | ratio |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| drives | answers | users | pages | API requests | floor | scrape, per-drive off | ratio | scrape, per-drive on | ratio | per-drive on, gzip | ratio |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range r.Sizes {
 		s := &r.Sizes[i]
 		v := summarize(s)
-		fmt.Fprintf(w, "| %d | %d | %d | %d | %s | %s | %.2f | %s | %.2f | %s | %.2f |\n", s.Drives, s.Users, s.Pages, s.Requests,
+		fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %s | %s | %.2f | %s | %.2f | %s | %.2f |\n", s.Drives, shape(s.Padded), s.Users, s.Pages, s.Requests,
 			ms(v.floor), ms(v.off), float64(v.off)/float64(v.floor), ms(v.on), float64(v.on)/float64(v.floor),
 			ms(v.onGzip), float64(v.onGzip)/float64(v.floor))
 	}
@@ -156,12 +164,12 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 
 	fmt.Fprintln(w, "CPU and memory. Exporter CPU is the process's CPU during the list pass (fetch, decode, dedupe, aggregate) minus the floor's CPU for the same requests, each the least of the runs (other work on the machine only ever adds CPU time); the simulator runs in another process and is in neither.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| drives | exporter CPU / drive | list pass CPU / drive | floor CPU / drive | allocs / drive | simulator CPU / drive | idle heap | peak heap, off | peak heap, on | floor peak heap |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| drives | answers | exporter CPU / drive | list pass CPU / drive | floor CPU / drive | allocs / drive | simulator CPU / drive | idle heap | peak heap, off | peak heap, on | floor peak heap |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range r.Sizes {
 		s := &r.Sizes[i]
 		v := summarize(s)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %.2f | %s | %s | %s | %s | %s |\n", s.Drives,
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %.2f | %s | %s | %s | %s | %s |\n", s.Drives, shape(s.Padded),
 			perDrive(v.scanCPU-v.floorCPU, s.Drives), perDrive(v.scanCPU, s.Drives), perDrive(v.floorCPU, s.Drives),
 			float64(v.allocs)/float64(s.Drives), perDrive(v.simCPU, s.Drives),
 			mib(v.idle), mib(v.peakOff), mib(v.peakOn), mib(v.floorPeak))
@@ -170,25 +178,25 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 
 	fmt.Fprintln(w, "Exposition: size of /metrics and the time from the last page to the last byte (aggregation finish, metric construction, registry gather, text encoding), text format, plain and gzip-compressed as Prometheus asks by default.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| drives | size, off | size, on | size, on, gzip | render, off | render, on | render CPU, on | render allocs / drive, on | render, on, gzip | render CPU, on, gzip |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| drives | answers | size, off | size, on | size, on, gzip | render, off | render, on | render CPU, on | render allocs / drive, on | render, on, gzip | render CPU, on, gzip |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for i := range r.Sizes {
 		s := &r.Sizes[i]
 		v := summarize(s)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %.1f | %s | %s |\n", s.Drives, size(v.bytesOff), size(v.bytesOn), size(v.bytesOnGzip),
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s |\n", s.Drives, shape(s.Padded), size(v.bytesOff), size(v.bytesOn), size(v.bytesOnGzip),
 			msPrecise(v.renderOff), msPrecise(v.renderOn), msPrecise(v.renderCPUOn), float64(v.renderAllocsOn)/float64(s.Drives),
 			msPrecise(v.renderOnGzip), msPrecise(v.renderCPUOnGzip))
 	}
 	fmt.Fprintln(w)
 
-	if len(r.Decoders) > 0 {
-		d0 := r.Decoders[0]
-		fmt.Fprintf(w, "Decoders on the same %d pages (%s, %d drives, %.0f bytes per drive), process CPU, best of %d rounds:\n\n",
-			r.Sizes[len(r.Sizes)-1].Pages, size(int64(d0.bytes)), d0.drives, float64(d0.bytes)/float64(d0.drives), c.DecoderRounds)
+	for _, set := range r.Decoders {
+		d0 := set.Results[0]
+		fmt.Fprintf(w, "Decoders on the same %d pages, %s answers (%s, %d drives, %.0f bytes per drive), process CPU, best of %d rounds:\n\n",
+			set.Pages, shape(set.Padded), size(int64(d0.bytes)), d0.drives, float64(d0.bytes)/float64(d0.drives), c.DecoderRounds)
 		fmt.Fprintln(w, "| decoder | CPU / drive | throughput | allocs / drive | encoding/json is slower by |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
-		std := r.Decoders[len(r.Decoders)-1]
-		for _, d := range r.Decoders {
+		std := set.Results[len(set.Results)-1]
+		for _, d := range set.Results {
 			fmt.Fprintf(w, "| %s | %.2f µs | %.0f MB/s | %.2f | %.1fx |\n", d.name, d.nsPerDrive()/1000, d.mbPerSec(),
 				float64(d.allocs)/float64(d.drives), std.nsPerDrive()/d.nsPerDrive())
 		}

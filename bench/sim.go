@@ -27,6 +27,7 @@ const (
 	simDevicesEnv = "SCBENCH_SIM_DEVICES"
 	simLatencyEnv = "SCBENCH_SIM_LATENCY"
 	simSeedEnv    = "SCBENCH_SIM_SEED"
+	simPaddedEnv  = "SCBENCH_SIM_PADDED"
 )
 
 // MaybeServeSimulator turns the process into the simulator child when it
@@ -58,7 +59,11 @@ func serveSimulator(in io.Reader, out io.Writer) error {
 		return fmt.Errorf("%s: %w", simSeedEnv, err)
 	}
 	fleet := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: seed, Devices: devices})
-	srv := safeconsoletest.NewServer(fleet, safeconsoletest.WithLatency(latency))
+	opts := []safeconsoletest.Option{safeconsoletest.WithLatency(latency)}
+	if os.Getenv(simPaddedEnv) == "" {
+		opts = append(opts, safeconsoletest.WithSeedShape())
+	}
+	srv := safeconsoletest.NewServer(fleet, opts...)
 	defer srv.Close()
 	if _, err := fmt.Fprintf(out, "url %s\n", srv.URL); err != nil {
 		return err
@@ -89,7 +94,9 @@ type simulator struct {
 	out   *bufio.Reader
 }
 
-func startSimulator(devices int, latency time.Duration, seed int64) (*simulator, error) {
+// startSimulator starts the child; padded answers carry the members the
+// vendor's example does not show, seed-shaped ones only the example's.
+func startSimulator(devices int, latency time.Duration, seed int64, padded bool) (*simulator, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to start the simulator: %w", err)
@@ -99,6 +106,9 @@ func startSimulator(devices int, latency time.Duration, seed int64) (*simulator,
 		simDevicesEnv+"="+strconv.Itoa(devices),
 		simLatencyEnv+"="+latency.String(),
 		simSeedEnv+"="+strconv.FormatInt(seed, 10))
+	if padded {
+		cmd.Env = append(cmd.Env, simPaddedEnv+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	// The child must not outlive a parent that dies without closing stdin.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

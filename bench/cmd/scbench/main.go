@@ -22,7 +22,8 @@ func main() {
 		return
 	}
 	var (
-		sizes       = flag.String("sizes", "1000,10000,100000", "fleet sizes in drives, comma-separated")
+		sizes       = flag.String("sizes", "1000,10000,100000", "fleet sizes in drives, comma-separated; answers in the seed's shape")
+		padded      = flag.String("padded-sizes", "largest", "sizes measured again with padded answers (members the vendor's example does not show, about twice the bytes); \"largest\": the largest of -sizes; empty: none")
 		latency     = flag.Duration("latency", 20*time.Millisecond, "latency the simulator adds to every request")
 		pageSize    = flag.Int("page-size", 0, "list page size (0: the exporter's default)")
 		concurrency = flag.Int("concurrency", 0, "pages fetched at once (0: the exporter's default)")
@@ -53,6 +54,14 @@ func main() {
 	var err error
 	if cfg.Sizes, err = ints(*sizes); err != nil {
 		fail(err)
+	}
+	if *padded != "largest" {
+		if cfg.PaddedSizes, err = ints(*padded); err != nil {
+			fail(err)
+		}
+		if cfg.PaddedSizes == nil {
+			cfg.PaddedSizes = []int{}
+		}
 	}
 	if cfg.SweepPageSizes, err = ints(*sweepPages); err != nil {
 		fail(err)
