@@ -7,6 +7,7 @@
 package metricshttp
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -58,10 +59,6 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	// they need nothing from it, and each takes about as long as the
 	// other at fleet scale. The text format lets families come in any
 	// order, so those series go first.
-	type gatherResult struct {
-		mfs []*dto.MetricFamily
-		err error
-	}
 	gathered := make(chan gatherResult, 1)
 	go func() {
 		mfs, err := g.Gather()
@@ -72,22 +69,30 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Accept-Encoding")
 	h.Set("Content-Type", string(format))
+	var gz *parallelGzip
 	out := io.Writer(w)
 	if negotiateGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		gz := newParallelGzip(w, gzipLevel)
-		defer func() {
-			if err := gz.Close(); err != nil {
-				errLog.Println("error closing the compressed answer:", err)
-			}
-		}()
+		gz = newParallelGzip(w, gzipLevel)
 		out = gz
 	}
+	err := writeBody(out, s, format, gathered, errLog)
+	if gz != nil {
+		if cerr := gz.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		errLog.Println("error encoding and sending metrics:", err) // the client went away, most likely
+	}
+}
+
+// writeBody writes the per-drive series, then the gathered families.
+func writeBody(out io.Writer, s Scrape, format expfmt.Format, gathered <-chan gatherResult, errLog Logger) error {
 	devErr := s.WriteDeviceText(out)
-	res := <-gathered
+	res := <-gathered // always received: the gathering goroutine never outlives the request
 	if devErr != nil {
-		errLog.Println("error encoding and sending the per-drive series:", devErr)
-		return // the client went away, most likely
+		return fmt.Errorf("per-drive series: %w", devErr)
 	}
 	if res.err != nil {
 		// As promhttp.ContinueOnError: what could be gathered is served.
@@ -98,10 +103,15 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	enc := expfmt.NewEncoder(out, format)
 	for _, mf := range res.mfs {
 		if err := enc.Encode(mf); err != nil {
-			errLog.Println("error encoding and sending metric family:", err)
-			return
+			return fmt.Errorf("metric family %s: %w", mf.GetName(), err)
 		}
 	}
+	return nil
+}
+
+type gatherResult struct {
+	mfs []*dto.MetricFamily
+	err error
 }
 
 // gzipLevel: per-drive series repeat so much that flate's level 2

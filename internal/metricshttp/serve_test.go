@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -336,5 +337,52 @@ func TestCompressionAsPromhttp(t *testing.T) {
 		if vary := rec.Header().Values("Vary"); !slices.Contains(vary, "Accept") || !slices.Contains(vary, "Accept-Encoding") {
 			t.Errorf("Vary %q", vary)
 		}
+	}
+}
+
+type brokenWriter struct {
+	h      http.Header
+	writes int
+}
+
+func (b *brokenWriter) Header() http.Header { return b.h }
+func (b *brokenWriter) WriteHeader(int)     {}
+func (b *brokenWriter) Write(p []byte) (int, error) {
+	b.writes++
+	if b.writes > 2 {
+		return 0, io.ErrClosedPipe
+	}
+	return len(p), nil
+}
+
+type countingLog struct{ lines []string }
+
+func (c *countingLog) Println(v ...any) { c.lines = append(c.lines, fmt.Sprintln(v...)) }
+
+// TestClientGoingAway: a client that stops reading ends the answer with
+// one log line, plain or compressed, and nothing keeps running.
+func TestClientGoingAway(t *testing.T) {
+	f := safeconsoletest.NewFleet(safeconsoletest.FleetOptions{Seed: 3, Devices: 20000})
+	s, own := newScrape(t, f, collector.Options{Devices: true}, false)
+	before := runtime.NumGoroutine()
+	for _, ae := range []string{"", "gzip"} {
+		w := &brokenWriter{h: http.Header{}}
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", ae)
+		var log countingLog
+		metricshttp.Serve(w, req, s, own, &log)
+		if len(log.lines) != 1 || !strings.Contains(log.lines[0], io.ErrClosedPipe.Error()) {
+			t.Errorf("Accept-Encoding %q: logged %q, want one line with the write error", ae, log.lines)
+		}
+		if w.writes > 3 {
+			t.Errorf("Accept-Encoding %q: %d writes after the client went away", ae, w.writes-3)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines running, %d before", n, before)
 	}
 }
