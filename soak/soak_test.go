@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/safeconsole-exporter/safeconsole_exporter/collector"
+	"github.com/safeconsole-exporter/safeconsole_exporter/internal/metricshttp"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole"
 	"github.com/safeconsole-exporter/safeconsole_exporter/safeconsole/safeconsoletest"
 )
@@ -94,12 +94,18 @@ func newExporter(t *testing.T, url, tokenFile string) *exporter {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.coll.ForContext(ctx))
-		promhttp.HandlerFor(prometheus.Gatherers{reg, own}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+		metricshttp.Serve(w, r, e.coll.Scrape(ctx), own, soakErrLog{e.logs})
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// soakErrLog counts serving errors (scrapers the soak abandons on purpose
+// cause some) with the other log lines, as main's handler logs them.
+type soakErrLog struct{ l *logCounter }
+
+func (s soakErrLog) Println(v ...any) {
+	s.l.Log("level", "error", "msg", "serving metrics", "err", fmt.Sprint(v...))
 }
 
 // logCounter is a go-kit logger that counts lines by level and error kind.
