@@ -92,6 +92,23 @@ type groupStats struct {
 	buckets []uint64
 	sum     float64
 	count   uint64
+	// Both lists start in the struct itself, so that counting a drive
+	// touches one allocation rather than three: at 100,000 drives the
+	// groups are visited at random, a cache miss each.
+	statusInline [4]statusCount
+	bucketInline [8]uint64
+}
+
+// newGroupStats returns a group with room for nb bucket counts.
+func newGroupStats(id int32, nb int) *groupStats {
+	g := &groupStats{id: id}
+	g.statuses = g.statusInline[:0]
+	if nb <= len(g.bucketInline) {
+		g.buckets = g.bucketInline[:nb]
+	} else {
+		g.buckets = make([]uint64, nb)
+	}
+	return g
 }
 
 type statusCount struct {
@@ -178,7 +195,7 @@ func (a *aggregator) visit(p *safeconsole.Page) {
 		key := groupKey{ou: ouRef{u.OU, u.HasOU}, country: country, version: version}
 		g := a.groups[key]
 		if g == nil {
-			g = &groupStats{id: int32(len(a.keys)), buckets: make([]uint64, len(a.bounds)+1)}
+			g = newGroupStats(int32(len(a.keys)), len(a.bounds)+1)
 			a.groups[key] = g
 			a.keys = append(a.keys, key)
 		}

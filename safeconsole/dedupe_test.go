@@ -81,8 +81,8 @@ func TestSerialSetMatchesMap(t *testing.T) {
 				if s.len() != len(ref) {
 					t.Fatalf("len %d, want %d", s.len(), len(ref))
 				}
-				if 2*s.len() > len(s.fps) {
-					t.Errorf("%d serials in %d slots: over half full", s.len(), len(s.fps))
+				if 2*s.len() > len(s.slots) {
+					t.Errorf("%d serials in %d slots: over half full", s.len(), len(s.slots))
 				}
 			})
 		}
