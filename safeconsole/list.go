@@ -162,12 +162,14 @@ func (s *scan) run(ctx context.Context) error {
 	if planned > 1 {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(2 * s.c.cfg.Concurrency) // see scan.slots
+		abandoned := false
 		for i := 1; i < planned; i++ {
 			// Once a page failed or the deadline passed, the rest of the
 			// plan is abandoned: a server claiming millions of one-entry
 			// pages would otherwise keep the scan starting fetches that
 			// fail at once, long after the scrape's deadline.
 			if !s.takeSlot(gctx) {
+				abandoned = true
 				break
 			}
 			g.Go(func() error {
@@ -178,7 +180,8 @@ func (s *scan) run(ctx context.Context) error {
 		if err := g.Wait(); err != nil {
 			return err
 		}
-		if ctx.Err() != nil {
+		if abandoned {
+			// No fetch failed: the deadline passed while waiting for a slot.
 			return s.timeoutError()
 		}
 	}
