@@ -34,7 +34,7 @@ type Scanner interface {
 type Options struct {
 	Logger log.Logger
 	// Timeout bounds a collection that has no deadline of its own (Collect
-	// called directly rather than through ForContext).
+	// called directly rather than through Scrape).
 	Timeout time.Duration
 	// FirmwareMinimum, when set, decides "outdated" by version comparison
 	// instead of SafeConsole's isUpdated flag.
@@ -100,27 +100,7 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
-	c.collect(ctx, ch)
-}
-
-// ForContext returns a collector whose collections run under ctx's
-// deadline (the scrape's), for a registry built per request.
-func (c *Collector) ForContext(ctx context.Context) prometheus.Collector {
-	return scrapeCollector{c: c, ctx: ctx}
-}
-
-type scrapeCollector struct {
-	c   *Collector
-	ctx context.Context
-}
-
-func (s scrapeCollector) Describe(chan<- *prometheus.Desc) {}
-
-func (s scrapeCollector) Collect(ch chan<- prometheus.Metric) { s.c.collect(s.ctx, ch) }
-
-func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) {
-	snap := c.snapshot(ctx)
-	snap.emit(ch, &c.opts)
+	c.snapshot(ctx).emit(ch, &c.opts, true)
 }
 
 // snapshot returns the result of a collection, joining one already under

@@ -364,13 +364,13 @@ func TestFaultsGiveUpZeroAndOneClearLogLine(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			scrape := s.coll.ForContext(ctx)
+			scrape := s.coll.Scrape(ctx).Collector(true)
 			if n := testutil.CollectAndCount(scrape, fleetFamilies...); n != 0 {
 				t.Errorf("a failed scrape emitted %d fleet series", n)
 			}
 			ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel2()
-			if v := testutil.ToFloat64(upOnly{s.coll.ForContext(ctx2)}); v != 0 {
+			if v := testutil.ToFloat64(upOnly{s.coll.Scrape(ctx2).Collector(true)}); v != 0 {
 				t.Errorf("safeconsole_up = %v, want 0", v)
 			}
 			lines := strings.Split(strings.TrimSpace(s.logs.String()), "\n")

@@ -441,11 +441,13 @@ type snapshot struct {
 	fleet          *fleet // nil unless the whole list was read
 }
 
-func (s *snapshot) emit(ch chan<- prometheus.Metric, opts *Options) {
+// emit sends the snapshot's series; the per-drive ones only when they are
+// on and withDevices asks for them.
+func (s *snapshot) emit(ch chan<- prometheus.Metric, opts *Options, withDevices bool) {
 	s.emitHealth(ch)
 	if f := s.complete(); f != nil {
 		f.emitGroups(ch)
-		if opts.Devices {
+		if withDevices && opts.Devices {
 			f.emitDevices(ch, opts.OwnerEmail)
 		}
 	}

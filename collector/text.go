@@ -39,18 +39,10 @@ type scrapeMetrics struct {
 
 func (m scrapeMetrics) Describe(chan<- *prometheus.Desc) {}
 
-func (m scrapeMetrics) Collect(ch chan<- prometheus.Metric) {
-	m.s.snap.emitHealth(ch)
-	if f := m.s.snap.complete(); f != nil {
-		f.emitGroups(ch)
-		if m.devices && m.s.opts.Devices {
-			f.emitDevices(ch, m.s.opts.OwnerEmail)
-		}
-	}
-}
+func (m scrapeMetrics) Collect(ch chan<- prometheus.Metric) { m.s.snap.emit(ch, m.s.opts, m.devices) }
 
-// HasDeviceText reports whether WriteDeviceText has anything to write.
-func (s *Scrape) HasDeviceText() bool {
+// hasDeviceText reports whether WriteDeviceText has anything to write.
+func (s *Scrape) hasDeviceText() bool {
 	return s.opts.Devices && s.snap.complete() != nil && len(s.snap.fleet.devices) > 0
 }
 
@@ -72,7 +64,7 @@ const (
 // WriteDeviceText writes the per-drive families in the text format. It
 // buffers at most a chunk of them: the exposition is never held whole.
 func (s *Scrape) WriteDeviceText(w io.Writer) error {
-	if !s.HasDeviceText() {
+	if !s.hasDeviceText() {
 		return nil
 	}
 	f := s.snap.fleet

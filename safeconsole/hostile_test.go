@@ -272,7 +272,7 @@ func hostileCollect(t *testing.T, c *safeconsole.Client, deadline time.Duration)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(coll.ForContext(ctx))
+	reg.MustRegister(coll.Scrape(ctx).Collector(true))
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("the exposition is invalid: %v", err)

@@ -22,7 +22,6 @@ import (
 // calls Write and Close writes to the underlying writer, in order.
 type parallelGzip struct {
 	w       io.Writer
-	level   int
 	block   []byte // input not yet handed to a compressor
 	pending []*gzipBlock
 	limit   int // blocks in flight before Write waits for the oldest
@@ -42,29 +41,17 @@ type gzipBlock struct {
 
 const gzipBlockSize = 1 << 20
 
-func newParallelGzip(w io.Writer, level int) *parallelGzip {
-	return &parallelGzip{w: w, level: level, limit: 2 * runtime.GOMAXPROCS(0)}
+func newParallelGzip(w io.Writer) *parallelGzip {
+	return &parallelGzip{w: w, limit: 2 * runtime.GOMAXPROCS(0)}
 }
 
 var (
-	blockPool  = sync.Pool{New: func() any { b := make([]byte, 0, gzipBlockSize); return &b }}
-	flatePools sync.Map // level -> *sync.Pool of *flate.Writer
-)
-
-func flateWriter(level int, w io.Writer) *flate.Writer {
-	p, _ := flatePools.LoadOrStore(level, &sync.Pool{})
-	if fw, ok := p.(*sync.Pool).Get().(*flate.Writer); ok {
-		fw.Reset(w)
+	blockPool = sync.Pool{New: func() any { b := make([]byte, 0, gzipBlockSize); return &b }}
+	flatePool = sync.Pool{New: func() any {
+		fw, _ := flate.NewWriter(nil, gzipLevel) // a valid level: no error
 		return fw
-	}
-	fw, _ := flate.NewWriter(w, level) // level is one of ours: valid
-	return fw
-}
-
-func putFlateWriter(level int, fw *flate.Writer) {
-	p, _ := flatePools.Load(level)
-	p.(*sync.Pool).Put(fw)
-}
+	}}
+)
 
 func (z *parallelGzip) Write(p []byte) (int, error) {
 	if z.closed {
@@ -101,7 +88,8 @@ func (z *parallelGzip) dispatch(final bool) {
 	go func() {
 		defer close(b.done)
 		out := &sliceWriter{b: make([]byte, 0, len(b.in)/4+64)}
-		fw := flateWriter(z.level, out)
+		fw := flatePool.Get().(*flate.Writer)
+		fw.Reset(out)
 		_, err := fw.Write(b.in)
 		if err == nil {
 			if final {
@@ -110,7 +98,7 @@ func (z *parallelGzip) dispatch(final bool) {
 				err = fw.Flush()
 			}
 		}
-		putFlateWriter(z.level, fw)
+		flatePool.Put(fw)
 		in := b.in[:0]
 		blockPool.Put(&in)
 		b.in, b.out, b.err = nil, out.b, err

@@ -48,7 +48,7 @@ func TestParallelGzipRoundTrip(t *testing.T) {
 				continue
 			}
 			var out bytes.Buffer
-			z := newParallelGzip(&out, 2)
+			z := newParallelGzip(&out)
 			for rest := in; len(rest) > 0; {
 				n := min(piece, len(rest))
 				if w, err := z.Write(rest[:n]); err != nil || w != n {
@@ -75,7 +75,7 @@ func TestParallelGzipReadByGzipTool(t *testing.T) {
 	}
 	in := bytes.Repeat([]byte("safeconsole_device_info{country=\"DE\"} 1\n"), 3*gzipBlockSize/40)
 	var out bytes.Buffer
-	z := newParallelGzip(&out, 2)
+	z := newParallelGzip(&out)
 	z.Write(in)
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestParallelGzipWriteError(t *testing.T) {
 	before := runtime.NumGoroutine()
 	in := bytes.Repeat([]byte("abcdefgh"), 20*gzipBlockSize/8)
 	for _, after := range []int{0, 1, 3} {
-		z := newParallelGzip(&failingWriter{after: after}, 2)
+		z := newParallelGzip(&failingWriter{after: after})
 		var werr error
 		for rest := in; len(rest) > 0 && werr == nil; rest = rest[min(len(rest), 100000):] {
 			_, werr = z.Write(rest[:min(len(rest), 100000)])

@@ -73,7 +73,7 @@ func Serve(w http.ResponseWriter, r *http.Request, s Scrape, own prometheus.Gath
 	out := io.Writer(w)
 	if negotiateGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		gz = newParallelGzip(w, gzipLevel)
+		gz = newParallelGzip(w)
 		out = gz
 	}
 	err := writeBody(out, s, format, gathered, errLog)
